@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/**
+ * `mobilenet-v2` command line. Each sub-command lives in `commands/<name>.ts` and exports a
+ * `register(program)` function; this file only wires them together and turns errors into one line
+ * on stderr and a non-zero exit code (stack traces only with `--verbose`).
+ */
+import { Command } from 'commander';
+import { runCli } from './run.js';
+
+const program = new Command('mobilenet-v2')
+  .description("Hugging Face transformers' MobileNetV2 and DeepLabV3 on ONNX Runtime")
+  .option('--verbose', 'print stack traces on errors');
+
+const commands: Array<(program: Command) => void> = [];
+
+process.exitCode = await runCli(program, commands, process.argv);
