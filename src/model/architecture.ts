@@ -1,0 +1,108 @@
+/**
+ * The MobileNetV2 module tree as data: every conv layer of the backbone and the DeepLabV3 head
+ * with its geometry, and the full list of checkpoint parameters each model class owns. The graph
+ * builder, the weight loader, the TFLite importer and `info` all read this one description.
+ */
+import { backbonePlan, type BackbonePlan } from '../config/channels.js';
+import type { Architecture, MobileNetV2Config } from '../config/configuration_mobilenet_v2.js';
+import { convParameters, type Activation, type ConvLayerSpec, type ParameterSpec } from './layers.js';
+import { BASE_MODEL_PREFIX } from './loading.js';
+
+/** BatchNorm eps of the segmentation head, hard-coded in transformers (not `layer_norm_eps`). */
+export const HEAD_BN_EPS = 1e-5;
+/** Width of the DeepLabV3 head. */
+export const HEAD_CHANNELS = 256;
+
+/** The conv layers of one inverted-residual block (`layer.{i}`). */
+export interface BlockLayers {
+  readonly expand: ConvLayerSpec;
+  readonly depthwise: ConvLayerSpec;
+  readonly reduce: ConvLayerSpec;
+  /** Whether the block adds its input to its output. */
+  readonly residual: boolean;
+}
+
+/** All conv layers of the backbone, in execution order. */
+export interface BackboneLayers {
+  readonly plan: BackbonePlan;
+  /** `conv_stem.*`: first_conv, [expand_1x1], conv_3x3, reduce_1x1. */
+  readonly stem: readonly ConvLayerSpec[];
+  readonly blocks: readonly BlockLayers[];
+  /** `conv_1x1`, the last layer before pooling. */
+  readonly conv1x1: ConvLayerSpec;
+}
+
+/** The DeepLabV3 head's layers (`segmentation_head.*`). */
+export interface SegmentationHeadLayers {
+  readonly convPool: ConvLayerSpec;
+  readonly convAspp: ConvLayerSpec;
+  readonly convProjection: ConvLayerSpec;
+  readonly classifier: ConvLayerSpec;
+}
+
+function conv(
+  name: string, inChannels: number, outChannels: number, kernel: number, activation: Activation,
+  bnEps: number | null, geometry: { stride?: number; dilation?: number; groups?: number } = {},
+): ConvLayerSpec {
+  return {
+    name, inChannels, outChannels, kernel, activation, bnEps,
+    stride: geometry.stride ?? 1, dilation: geometry.dilation ?? 1, groups: geometry.groups ?? 1,
+  };
+}
+
+/** The backbone's conv layers for a config (spec §4). */
+export function backboneLayers(config: MobileNetV2Config): BackboneLayers {
+  const plan = backbonePlan(config);
+  const act = config.hiddenAct;
+  const eps = config.layerNormEps;
+  const s = plan.stemChannels;
+  const stem = [
+    conv('conv_stem.first_conv', config.numChannels, s, 3, act, eps, { stride: 2 }),
+    ...(config.firstLayerIsExpansion ? [] : [conv('conv_stem.expand_1x1', s, s, 1, act, eps)]),
+    conv('conv_stem.conv_3x3', s, s, 3, act, eps, { groups: s }),
+    conv('conv_stem.reduce_1x1', s, plan.stemOutChannels, 1, 'none', eps),
+  ];
+  const blocks = plan.blocks.map((b) => {
+    const name = `layer.${b.index}`;
+    return {
+      expand: conv(`${name}.expand_1x1`, b.inChannels, b.expandedChannels, 1, act, eps),
+      depthwise: conv(`${name}.conv_3x3`, b.expandedChannels, b.expandedChannels, 3, act, eps, {
+        stride: b.stride, dilation: b.dilation, groups: b.expandedChannels,
+      }),
+      reduce: conv(`${name}.reduce_1x1`, b.expandedChannels, b.outChannels, 1, 'none', eps),
+      residual: b.residual,
+    };
+  });
+  const conv1x1 = conv('conv_1x1', plan.blocks[15]!.outChannels, plan.lastChannels, 1, act, eps);
+  return { plan, stem, blocks, conv1x1 };
+}
+
+/** The DeepLabV3 head's layers; it reads the output of block 15 (`inChannels` wide). */
+export function segmentationHeadLayers(config: MobileNetV2Config, inChannels: number): SegmentationHeadLayers {
+  const h = HEAD_CHANNELS;
+  return {
+    convPool: conv('segmentation_head.conv_pool', inChannels, h, 1, 'relu', HEAD_BN_EPS),
+    convAspp: conv('segmentation_head.conv_aspp', inChannels, h, 1, 'relu', HEAD_BN_EPS),
+    convProjection: conv('segmentation_head.conv_projection', 2 * h, h, 1, 'relu', HEAD_BN_EPS),
+    classifier: conv('segmentation_head.classifier', h, config.numLabels, 1, 'none', null),
+  };
+}
+
+/** Every parameter of a model class, with keys exactly as in transformers' `state_dict()`. */
+export function parameterSpecs(config: MobileNetV2Config, architecture: Architecture): ParameterSpec[] {
+  const layers = backboneLayers(config);
+  const prefix = architecture === 'MobileNetV2Model' ? '' : BASE_MODEL_PREFIX;
+  const backbone = [...layers.stem, ...layers.blocks.flatMap((b) => [b.expand, b.depthwise, b.reduce]), layers.conv1x1];
+  const specs = backbone.flatMap((c) => convParameters(c, prefix));
+  if (architecture === 'MobileNetV2ForImageClassification' && config.numLabels > 0) {
+    specs.push(
+      { key: 'classifier.weight', shape: [config.numLabels, layers.plan.lastChannels], init: 'normal' },
+      { key: 'classifier.bias', shape: [config.numLabels], init: 'zeros' },
+    );
+  }
+  if (architecture === 'MobileNetV2ForSemanticSegmentation') {
+    const head = segmentationHeadLayers(config, layers.plan.blocks[15]!.outChannels);
+    specs.push(...[head.convPool, head.convAspp, head.convProjection, head.classifier].flatMap((c) => convParameters(c)));
+  }
+  return specs;
+}

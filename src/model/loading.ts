@@ -1,0 +1,120 @@
+/**
+ * From a checkpoint's state dict to the exact parameter set a model class needs, as transformers'
+ * `from_pretrained` does it: the `mobilenet_v2.` base-model prefix is added or stripped when a
+ * checkpoint saved from one class is loaded into another, head weights the checkpoint lacks are
+ * freshly initialised, and leftovers are reported. Every key's shape is checked against the config.
+ */
+import { MobileNetV2Error, check } from '../errors.js';
+import { formatShape, type Tensor } from '../tensor.js';
+import { toFloat32 } from '../weights/dtype.js';
+import type { ParameterSpec } from './layers.js';
+
+/** A checkpoint: parameter name → tensor. */
+export type StateDict = Map<string, Tensor>;
+
+/** What loading a checkpoint into a model class found (transformers' `loading_info`). */
+export interface LoadReport {
+  /** Expected keys the checkpoint lacked; they were freshly initialised. */
+  readonly missingKeys: string[];
+  /** Checkpoint keys the model class does not use; they were dropped. */
+  readonly unexpectedKeys: string[];
+}
+
+/** The prefix of the backbone's parameters inside the head models. */
+export const BASE_MODEL_PREFIX = 'mobilenet_v2.';
+
+/** Deterministic N(0, 1) samples (mulberry32 + Box–Muller), so fresh heads are reproducible. */
+function normalSampler(seed: number): () => number {
+  let state = seed >>> 0;
+  const uniform = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+function initialise(spec: ParameterSpec, initializerRange: number, normal: () => number): Tensor {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.init === 'count') return { dtype: 'int64', shape: [], data: new BigInt64Array(1) };
+  const data = new Float32Array(n);
+  if (spec.init === 'ones') data.fill(1);
+  if (spec.init === 'normal') for (let i = 0; i < n; i++) data[i] = normal() * initializerRange;
+  return { dtype: 'float32', shape: [...spec.shape], data };
+}
+
+/**
+ * Maps checkpoint keys onto the model's expected keys: a head model given a bare backbone
+ * checkpoint gets the prefix added; a bare model given a head checkpoint gets it stripped.
+ */
+function alignPrefix(stateDict: StateDict, expectsPrefix: boolean): StateDict {
+  const hasPrefix = [...stateDict.keys()].some((k) => k.startsWith(BASE_MODEL_PREFIX));
+  if (expectsPrefix === hasPrefix) return stateDict;
+  const aligned: StateDict = new Map();
+  for (const [key, tensor] of stateDict) {
+    if (expectsPrefix) {
+      const isHead = key.startsWith('classifier.') || key.startsWith('segmentation_head.');
+      aligned.set(isHead ? key : BASE_MODEL_PREFIX + key, tensor);
+    } else {
+      aligned.set(key.startsWith(BASE_MODEL_PREFIX) ? key.slice(BASE_MODEL_PREFIX.length) : key, tensor);
+    }
+  }
+  return aligned;
+}
+
+/**
+ * Builds the model's complete state dict from a checkpoint: float weights become float32,
+ * `num_batches_tracked` stays int64, missing keys are initialised as transformers' `_init_weights`
+ * does (normal(0, initializer_range) weights, zero biases, unit BatchNorm), shapes are checked.
+ *
+ * @param expected every parameter the model class owns, in `state_dict()` order.
+ * @param source names the checkpoint in error messages.
+ * @throws MobileNetV2Error when a key has the wrong shape or a non-numeric dtype, or when no
+ *   expected backbone key is present at all (a checkpoint of some other model).
+ */
+export function loadStateDict(
+  checkpoint: StateDict,
+  expected: readonly ParameterSpec[],
+  initializerRange: number,
+  source: string,
+): { stateDict: StateDict; report: LoadReport } {
+  const aligned = alignPrefix(checkpoint, expected.some((p) => p.key.startsWith(BASE_MODEL_PREFIX)));
+  const normal = normalSampler(42);
+  const stateDict: StateDict = new Map();
+  const missingKeys: string[] = [];
+  for (const spec of expected) {
+    const tensor = aligned.get(spec.key);
+    if (!tensor) {
+      missingKeys.push(spec.key);
+      stateDict.set(spec.key, initialise(spec, initializerRange, normal));
+      continue;
+    }
+    // num_batches_tracked is a 0-d tensor in torch, but some writers store it as [1].
+    const scalarCount = spec.init === 'count' && tensor.data.length === 1;
+    check(
+      scalarCount || (tensor.shape.length === spec.shape.length && tensor.shape.every((d, i) => d === spec.shape[i])),
+      () => `${source}: weight "${spec.key}" has shape ${formatShape(tensor.shape)} but the config needs ${formatShape(spec.shape)}`,
+    );
+    if (spec.init === 'count') {
+      check(tensor.dtype === 'int64', `${source}: "${spec.key}" must be int64, got ${tensor.dtype}`);
+      stateDict.set(spec.key, { dtype: 'int64', shape: [], data: tensor.data });
+    } else {
+      check(tensor.dtype !== 'bool', `${source}: weight "${spec.key}" has dtype bool`);
+      stateDict.set(spec.key, { dtype: 'float32', shape: [...spec.shape], data: toFloat32(tensor) });
+    }
+  }
+  const expectedKeys = new Set(expected.map((p) => p.key));
+  const unexpectedKeys = [...aligned.keys()].filter((k) => !expectedKeys.has(k));
+  const backboneMissing = expected.filter((p) => !p.key.includes('classifier.') && !p.key.includes('segmentation_head.'))
+    .every((p) => missingKeys.includes(p.key));
+  if (backboneMissing) {
+    throw new MobileNetV2Error(
+      `${source}: none of the MobileNetV2 weights were found (first expected key "${expected[0]?.key}"; ` +
+        `the checkpoint has ${checkpoint.size} tensors${checkpoint.size ? `, e.g. "${[...checkpoint.keys()][0]}"` : ''})`,
+    );
+  }
+  // num_batches_tracked only counts training steps; transformers does not warn about it either.
+  return { stateDict, report: { missingKeys: missingKeys.filter((k) => !k.endsWith('num_batches_tracked')), unexpectedKeys } };
+}

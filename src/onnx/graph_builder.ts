@@ -1,0 +1,136 @@
+/**
+ * A small builder for ONNX graphs: named inputs, float32 initializers, nodes with typed
+ * attributes, outputs. Tensor names are generated from the node name so that a graph dump reads
+ * like transformers' module tree (`layer.3.conv_3x3`).
+ */
+import {
+  encodeModel, OnnxAttributeType, OnnxDataType,
+  type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
+} from './proto.js';
+
+/** Attribute values accepted by {@link GraphBuilder.node}: numbers are ints unless wrapped by {@link float}. */
+export type AttributeValue = number | number[] | string | { float: number } | { floats: number[] } | TensorProto;
+
+/** Marks a number attribute as a float (ONNX distinguishes INT and FLOAT attributes). */
+export function float(value: number): { float: number } {
+  return { float: value };
+}
+
+/** A graph dimension: a fixed size or a symbolic name such as `"batch"`. */
+export type Dim = number | string;
+
+/** Opset this library targets; ONNX Runtime 1.17+ implements it fully. */
+export const OPSET = 17;
+
+function attribute(name: string, value: AttributeValue): AttributeProto {
+  if (typeof value === 'number') return { name, type: OnnxAttributeType.INT, i: value };
+  if (typeof value === 'string') return { name, type: OnnxAttributeType.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: OnnxAttributeType.INTS, ints: value };
+  if ('float' in value) return { name, type: OnnxAttributeType.FLOAT, f: value.float };
+  if ('floats' in value) return { name, type: OnnxAttributeType.FLOATS, floats: value.floats };
+  return { name, type: OnnxAttributeType.TENSOR, t: value };
+}
+
+function valueInfo(name: string, elemType: number, dims: readonly Dim[]): ValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+/** Little-endian bytes of a typed array (ONNX raw_data is always little-endian, as is every JS host we run on). */
+function rawBytes(data: Float32Array | Int32Array | BigInt64Array | Int8Array | Uint8Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Accumulates nodes and initializers, then encodes an ONNX model. */
+export class GraphBuilder {
+  private readonly nodes: NodeProto[] = [];
+  private readonly initializers: TensorProto[] = [];
+  private readonly inputs: ValueInfoProto[] = [];
+  private readonly outputs: ValueInfoProto[] = [];
+  private readonly constants = new Map<string, string>();
+  private readonly usedNames = new Set<string>();
+
+  /** Declares a float32 graph input and returns its name. */
+  input(name: string, dims: readonly Dim[]): string {
+    this.inputs.push(valueInfo(name, OnnxDataType.FLOAT, dims));
+    return name;
+  }
+
+  /** Declares `name` (a tensor some node produces) as a float32 graph output. */
+  output(name: string, dims: readonly Dim[]): void {
+    this.outputs.push(valueInfo(name, OnnxDataType.FLOAT, dims));
+  }
+
+  /** Adds a float32 initializer (a weight) and returns its name. */
+  initializer(name: string, data: Float32Array, dims: readonly number[]): string {
+    this.initializers.push({ name, dataType: OnnxDataType.FLOAT, dims: [...dims], rawData: rawBytes(data) });
+    return name;
+  }
+
+  /** Adds a typed initializer (int8/uint8/int32/int64 tensors for quantized or shape inputs). */
+  typedInitializer(name: string, dataType: number, data: Int32Array | BigInt64Array | Int8Array | Uint8Array, dims: readonly number[]): string {
+    this.initializers.push({ name, dataType, dims: [...dims], rawData: rawBytes(data) });
+    return name;
+  }
+
+  /** A shared scalar float constant (e.g. Clip's bounds), created once per value. */
+  scalar(value: number): string {
+    const key = `const_${value}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = this.initializer(key, new Float32Array([value]), []);
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  /** A shared int64 vector constant (e.g. Reshape's target shape). */
+  int64s(values: readonly number[]): string {
+    const key = `const_i64_${values.join('_')}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = this.typedInitializer(key, OnnxDataType.INT64, BigInt64Array.from(values.map(BigInt)), [values.length]);
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  /**
+   * Adds a node `opType(inputs)` named `name` (made unique) and returns its single output, named
+   * after the node. Empty strings in `inputs` are ONNX's "optional input omitted".
+   */
+  node(opType: string, inputs: readonly string[], name: string, attributes: Record<string, AttributeValue> = {}, domain = ''): string {
+    let unique = name;
+    for (let k = 1; this.usedNames.has(unique); k++) unique = `${name}_${k}`;
+    this.usedNames.add(unique);
+    this.nodes.push({
+      opType, name: unique, input: [...inputs], output: [unique], domain,
+      attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)),
+    });
+    return unique;
+  }
+
+  /** Renames the output of the node that produced `tensor`, so it can carry a public output name. */
+  rename(tensor: string, newName: string): string {
+    for (const node of this.nodes) {
+      node.input = node.input.map((n) => (n === tensor ? newName : n));
+      node.output = node.output.map((n) => (n === tensor ? newName : n));
+    }
+    return newName;
+  }
+
+  /** Encodes the graph as ONNX model bytes. */
+  build(graphName: string, metadata: Record<string, string> = {}): Uint8Array {
+    const model: ModelProto = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: OPSET }, { domain: 'com.microsoft', version: 1 }],
+      producerName: 'mobilenet-v2',
+      producerVersion: '0.1.0',
+      graph: { name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+    };
+    return encodeModel(model);
+  }
+}

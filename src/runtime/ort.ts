@@ -1,0 +1,50 @@
+/**
+ * ONNX Runtime access. The core never imports a concrete runtime: the Node entry point registers
+ * `onnxruntime-node`, the browser entry point `onnxruntime-web`. Both implement
+ * `onnxruntime-common`'s interfaces, which is all the model code sees.
+ */
+import type * as ortCommon from 'onnxruntime-common';
+import { MobileNetV2Error } from '../errors.js';
+
+/** What the library needs from an ONNX Runtime package. */
+export interface OrtModule {
+  /** `InferenceSession` factory of the runtime package. */
+  readonly InferenceSession: typeof ortCommon.InferenceSession;
+  /** `Tensor` constructor of the runtime package. */
+  readonly Tensor: typeof ortCommon.Tensor;
+}
+
+let registered: OrtModule | null = null;
+
+/** Registers the runtime package to use (done by the Node and browser entry points). */
+export function setOrtModule(ort: OrtModule): void {
+  registered = ort;
+}
+
+/** The registered runtime; throws if no entry point registered one. */
+export function getOrtModule(): OrtModule {
+  if (!registered) {
+    throw new MobileNetV2Error('no ONNX Runtime registered: import "mobilenet-v2" (Node) or "mobilenet-v2/browser"');
+  }
+  return registered;
+}
+
+/** Session settings exposed to users. */
+export interface SessionOptions {
+  /** Intra-op threads (default: the runtime's choice; 1 is often fastest on a busy 2-core machine). */
+  readonly threads?: number;
+  /** Execution providers in order of preference (default `['cpu']` in Node, `['wasm']` in browsers). */
+  readonly executionProviders?: readonly string[];
+}
+
+/** Creates an inference session from ONNX model bytes. */
+export async function createSession(modelBytes: Uint8Array, options: SessionOptions = {}): Promise<ortCommon.InferenceSession> {
+  const ort = getOrtModule();
+  const sessionOptions: ortCommon.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
+    ...(options.executionProviders ? { executionProviders: [...options.executionProviders] } : {}),
+  };
+  return ort.InferenceSession.create(modelBytes, sessionOptions);
+}
