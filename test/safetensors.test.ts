@@ -7,6 +7,7 @@ import type { Tensor } from '../src/tensor.js';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16, toFloat32 } from '../src/weights/dtype.js';
 import { parseSafetensors, serializeSafetensors } from '../src/weights/safetensors.js';
 import { HF_FIXTURES } from './helpers.js';
+import { assertRejects, assertSameTensors } from './weights_helpers.js';
 
 const C_MODEL = join(HF_FIXTURES, 'c_cls_050_64_nopad/model.safetensors');
 const F_MODEL = join(HF_FIXTURES, 'f_seg_035_os8_65/model.safetensors');
@@ -30,27 +31,8 @@ function craft(header: unknown, data: Uint8Array | number, headerText = JSON.str
   return out;
 }
 
-function rawBytes(t: Tensor): Buffer {
-  return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-}
-
-function assertSameTensors(got: Map<string, Tensor>, want: Map<string, Tensor>): void {
-  assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
-  for (const [name, t] of want) {
-    const g = got.get(name)!;
-    assert.equal(g.dtype, t.dtype, name);
-    assert.deepEqual(g.shape, t.shape, name);
-    assert.ok(rawBytes(g).equals(rawBytes(t)), `${name}: data differ`);
-  }
-}
-
 function rejects(bytes: Uint8Array, pattern: RegExp): void {
-  assert.throws(() => parseSafetensors(bytes, 'model.safetensors'), (e: unknown) => {
-    assert.ok(e instanceof MobileNetV2Error, `expected MobileNetV2Error, got ${String(e)}`);
-    assert.match(e.message, /^model\.safetensors: /);
-    assert.match(e.message, pattern);
-    return true;
-  });
+  assertRejects(() => parseSafetensors(bytes, 'model.safetensors'), 'model.safetensors', pattern);
 }
 
 describe('parseSafetensors on the HF fixtures', () => {

@@ -29,7 +29,7 @@ const ALIGNMENT_RANK = new Map(DTYPES.map(([, dtype], rank) => [dtype, rank]));
 
 const METADATA_KEY = '__metadata__';
 // The reference loader refuses headers above 100 MB; so do we, before decoding them.
-const MAX_HEADER_BYTES = 100_000_000;
+const MAX_HEADER_BYTES = 100_000_000n;
 
 /** A parsed safetensors file. */
 export interface Safetensors {
@@ -60,9 +60,10 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
   check(bytes.length >= 8, `${source}: file has ${bytes.length} bytes, too short for a safetensors header`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   check(
-    headerLength <= BigInt(Math.min(bytes.length - 8, MAX_HEADER_BYTES)),
+    headerLength <= BigInt(bytes.length - 8),
     () => `${source}: header length ${headerLength} is beyond the end of the ${bytes.length}-byte file (not a safetensors file, or truncated?)`,
   );
+  check(headerLength <= MAX_HEADER_BYTES, `${source}: header length ${headerLength} exceeds the format's 100 MB limit`);
   const dataStart = 8 + Number(headerLength);
   const header = parseHeaderJson(bytes.subarray(8, dataStart), source);
   const dataLength = bytes.length - dataStart;
