@@ -70,7 +70,8 @@ function alignPrefix(stateDict: StateDict, expectsPrefix: boolean): StateDict {
  * does (normal(0, initializer_range) weights, zero biases, unit BatchNorm), shapes are checked.
  *
  * @param expected every parameter the model class owns, in `state_dict()` order.
- * @param source names the checkpoint in error messages.
+ * @param source names the checkpoint in error messages; `null` builds a freshly initialised model
+ *   (transformers' `Model(config)`), where every key is expected to be missing.
  * @throws MobileNetV2Error when a key has the wrong shape or a non-numeric dtype, or when no
  *   expected backbone key is present at all (a checkpoint of some other model).
  */
@@ -78,7 +79,7 @@ export function loadStateDict(
   checkpoint: StateDict,
   expected: readonly ParameterSpec[],
   initializerRange: number,
-  source: string,
+  source: string | null,
 ): { stateDict: StateDict; report: LoadReport } {
   const aligned = alignPrefix(checkpoint, expected.some((p) => p.key.startsWith(BASE_MODEL_PREFIX)));
   const normal = normalSampler(42);
@@ -95,13 +96,13 @@ export function loadStateDict(
     const scalarCount = spec.init === 'count' && tensor.data.length === 1;
     check(
       scalarCount || (tensor.shape.length === spec.shape.length && tensor.shape.every((d, i) => d === spec.shape[i])),
-      () => `${source}: weight "${spec.key}" has shape ${formatShape(tensor.shape)} but the config needs ${formatShape(spec.shape)}`,
+      () => `${source ?? 'state dict'}: weight "${spec.key}" has shape ${formatShape(tensor.shape)} but the config needs ${formatShape(spec.shape)}`,
     );
     if (spec.init === 'count') {
-      check(tensor.dtype === 'int64', `${source}: "${spec.key}" must be int64, got ${tensor.dtype}`);
+      check(tensor.dtype === 'int64', `${source ?? 'state dict'}: "${spec.key}" must be int64, got ${tensor.dtype}`);
       stateDict.set(spec.key, { dtype: 'int64', shape: [], data: tensor.data });
     } else {
-      check(tensor.dtype !== 'bool', `${source}: weight "${spec.key}" has dtype bool`);
+      check(tensor.dtype !== 'bool', `${source ?? 'state dict'}: weight "${spec.key}" has dtype bool`);
       stateDict.set(spec.key, { dtype: 'float32', shape: [...spec.shape], data: toFloat32(tensor) });
     }
   }
@@ -109,7 +110,7 @@ export function loadStateDict(
   const unexpectedKeys = [...aligned.keys()].filter((k) => !expectedKeys.has(k));
   const backboneMissing = expected.filter((p) => !p.key.includes('classifier.') && !p.key.includes('segmentation_head.'))
     .every((p) => missingKeys.includes(p.key));
-  if (backboneMissing) {
+  if (backboneMissing && source !== null) {
     throw new MobileNetV2Error(
       `${source}: none of the MobileNetV2 weights were found (first expected key "${expected[0]?.key}"; ` +
         `the checkpoint has ${checkpoint.size} tensors${checkpoint.size ? `, e.g. "${[...checkpoint.keys()][0]}"` : ''})`,

@@ -141,6 +141,11 @@ export abstract class MobileNetV2PreTrainedModel {
     return instantiate(this, config, checkpoint, 'state dict', options, metadata);
   }
 
+  /** A freshly initialised model, as transformers' `Model(config)` (normal(0, initializer_range) weights). */
+  static fromConfig<T extends MobileNetV2PreTrainedModel>(this: ModelClass<T>, config: MobileNetV2Config, options: SessionOptions = {}): T {
+    return instantiate(this, config, new Map(), null, options, {});
+  }
+
   /** Channels and stride of each block's output (for `outIndices`). */
   featureInfo(): FeatureInfo[] {
     return backboneLayers(this.config).plan.blocks.map((b) => ({
@@ -241,7 +246,7 @@ export abstract class MobileNetV2PreTrainedModel {
   }
 }
 
-function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, checkpoint: StateDict, source: string, options: SessionOptions, metadata: Record<string, string>): T {
+function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, checkpoint: StateDict, source: string | null, options: SessionOptions, metadata: Record<string, string>): T {
   const { stateDict, report } = loadStateDict(checkpoint, parameterSpecs(config, cls.architecture), config.initializerRange, source);
   const sessionOptions: SessionOptions = {
     ...(options.threads !== undefined ? { threads: options.threads } : {}),

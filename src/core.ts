@@ -1,0 +1,20 @@
+/** The platform-independent public API, shared by the Node and browser entry points. */
+export { MobileNetV2Error } from './errors.js';
+export { numel, float32Tensor, type DType, type Tensor, type Float32Tensor } from './tensor.js';
+export {
+  MobileNetV2Config, type MobileNetV2ConfigInit, type ProblemType, type HiddenAct, type Architecture,
+} from './config/configuration_mobilenet_v2.js';
+export { makeDivisible, applyDepthMultiplier, backbonePlan, type BackbonePlan, type BlockSpec } from './config/channels.js';
+export {
+  MobileNetV2PreTrainedModel, MobileNetV2Model, MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation,
+  loadPretrained, type AnyMobileNetV2Model, type LoadOptions, type ForwardOptions, type ModelOutput, type FeatureInfo,
+} from './model/modeling_mobilenet_v2.js';
+export type { Pooling, GraphRequest } from './model/graph.js';
+export type { StateDict, LoadReport } from './model/loading.js';
+export { interpolateBilinear, softmaxRows } from './model/functional.js';
+export { postProcessSemanticSegmentation } from './model/post_processing.js';
+export type { ModelFiles, DownloadProgress, DownloadProgressCallback } from './hub/model_files.js';
+export type { HubOptions } from './platform.js';
+export type { SessionOptions } from './runtime/ort.js';
+export { parseSafetensors, serializeSafetensors } from './weights/safetensors.js';
+export { parseTorchCheckpoint } from './weights/pytorch.js';

@@ -1,0 +1,9 @@
+/**
+ * mobilenet-v2 for Node.js: Hugging Face transformers' MobileNetV2 family on ONNX Runtime.
+ * Importing this module registers onnxruntime-node and the Node file/hub services.
+ */
+import './node/setup.js';
+
+export * from './core.js';
+export { resolveModelFiles, type ResolveModelFilesOptions } from './hub/resolve_node.js';
+export { writeFolder } from './node/write_folder.js';
