@@ -5,12 +5,17 @@
  * on stderr and a non-zero exit code (stack traces only with `--verbose`).
  */
 import { Command } from 'commander';
+import { register as convert } from './commands/convert.js';
+import { register as forward } from './commands/forward.js';
 import { runCli } from './run.js';
 
 const program = new Command('mobilenet-v2')
   .description("Hugging Face transformers' MobileNetV2 and DeepLabV3 on ONNX Runtime")
   .option('--verbose', 'print stack traces on errors');
 
-const commands: Array<(program: Command) => void> = [];
+const commands: Array<(program: Command) => void> = [
+  convert,
+  forward,
+];
 
 process.exitCode = await runCli(program, commands, process.argv);

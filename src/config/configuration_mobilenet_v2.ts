@@ -6,7 +6,9 @@
 import { MobileNetV2Error, check } from '../errors.js';
 
 /** `problem_type` values transformers knows. */
-export type ProblemType = 'regression' | 'single_label_classification' | 'multi_label_classification';
+export const PROBLEM_TYPES = ['regression', 'single_label_classification', 'multi_label_classification'] as const;
+/** One of {@link PROBLEM_TYPES}. */
+export type ProblemType = (typeof PROBLEM_TYPES)[number];
 
 /** Activation names transformers' `ACT2FN` maps that this library can build into a graph. */
 export const SUPPORTED_ACTIVATIONS = ['relu6', 'relu', 'gelu', 'silu', 'swish', 'tanh', 'sigmoid', 'linear', 'identity'] as const;
@@ -129,7 +131,7 @@ export class MobileNetV2Config {
       `config field "hidden_act" is ${JSON.stringify(act)}; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
     this.hiddenAct = act;
     const problemType = init.problemType ?? null;
-    check(problemType === null || ['regression', 'single_label_classification', 'multi_label_classification'].includes(problemType),
+    check(problemType === null || (PROBLEM_TYPES as readonly string[]).includes(problemType),
       `config field "problem_type" is ${JSON.stringify(problemType)}; expected regression, single_label_classification or multi_label_classification`);
     this.problemType = problemType;
     if (init.id2label) {
