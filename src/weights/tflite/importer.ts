@@ -6,11 +6,12 @@
  */
 import type { MobileNetV2Config } from '../../config/configuration_mobilenet_v2.js';
 import type { StateDict } from '../../model/loading.js';
+import { serializeSafetensors } from '../safetensors.js';
 import { recogniseGraph, type MobileNetV2Graph } from './graph.js';
 import { inferConfig } from './infer_config.js';
 import { IMAGENET_LABELS } from './labels/imagenet.js';
 import { PASCAL_VOC_LABELS } from './labels/pascal_voc.js';
-import { quantizationRecord, type QuantizationRecord } from './quantization.js';
+import { QUANTIZATION_METADATA_KEY, quantizationRecord, type QuantizationRecord } from './quantization.js';
 import { readTflite, type TfliteModel } from './reader.js';
 import { convertWeights } from './weights.js';
 
@@ -86,5 +87,20 @@ export function importTflite(bytes: Uint8Array, source: string): TfliteImport {
     (initialisedKeys.length ? `; conv_1x1 is absent from the file (unused by segmentation) and freshly initialised` : '');
   return {
     config, stateDict, preprocessorConfig: conversionPreprocessorConfig(config.imageSize), quantization, initialisedKeys, description,
+  };
+}
+
+/**
+ * The checkpoint folder's files: `config.json`, `model.safetensors` (with the quantization record in
+ * its metadata) and `preprocessor_config.json`, formatted as transformers' `save_pretrained` writes them.
+ */
+export function checkpointFiles(converted: TfliteImport): Record<string, Uint8Array> {
+  const json = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+  const metadata: Record<string, string> = { format: 'pt' };
+  if (converted.quantization) metadata[QUANTIZATION_METADATA_KEY] = JSON.stringify(converted.quantization);
+  return {
+    'config.json': json(converted.config.toJSON()),
+    'model.safetensors': serializeSafetensors(converted.stateDict, metadata),
+    'preprocessor_config.json': json(converted.preprocessorConfig),
   };
 }

@@ -1,12 +1,19 @@
 /**
  * The quantization a TFLite file carries, recorded against transformers' names so that an integer
  * runtime (ONNX QLinearConv / QDQ) can later rebuild the converted checkpoint as the integer model it
- * came from. Saved as `quantization.json` beside the checkpoint (transformers ignores the file);
- * the format is described in README.md next to this file.
+ * came from. Saved as a JSON string in model.safetensors' `__metadata__` under
+ * {@link QUANTIZATION_METADATA_KEY} (transformers only looks at the `format` entry there, and the
+ * record travels with the weights when our models re-save them). The format is described in
+ * README.md next to this file.
  */
+import { MobileNetV2Error } from '../../errors.js';
 import type { MobileNetV2Graph } from './graph.js';
 import type { TfliteTensor } from './reader.js';
 import { moduleKeys } from './weights.js';
+
+/** The safetensors `__metadata__` key holding the record's JSON. */
+export const QUANTIZATION_METADATA_KEY = 'tflite_quantization';
+const FORMAT = 'mobilenet-v2/tflite-quantization';
 
 /** Affine quantization of one tensor: `real = scale[c] · (q − zero_point[c])`. */
 export interface QuantParams {
@@ -31,7 +38,7 @@ export interface ActivationQuant {
 /** Everything an integer graph needs, keyed by transformers' names (see README.md). */
 export interface QuantizationRecord {
   /** Identifies the format; bumped if it ever changes incompatibly. */
-  readonly format: 'mobilenet-v2/tflite-quantization';
+  readonly format: typeof FORMAT;
   readonly version: 1;
   /** The converted file's name. */
   readonly source: string;
@@ -95,6 +102,28 @@ export function quantizationRecord(graph: MobileNetV2Graph, source: string): Qua
     if (act) activations[checkpointName(node.name)] = act;
   }
   return {
-    format: 'mobilenet-v2/tflite-quantization', version: 1, source, input, output: params(graph.output), weights, activations,
+    format: FORMAT, version: 1, source, input, output: params(graph.output), weights, activations,
   };
+}
+
+/**
+ * The record stored in a checkpoint's safetensors metadata, or undefined when there is none (a
+ * float model, or a checkpoint that did not come from TFLite).
+ *
+ * @throws MobileNetV2Error naming `source` when the entry exists but is not a version-1 record.
+ */
+export function readQuantizationRecord(metadata: Readonly<Record<string, string>>, source: string): QuantizationRecord | undefined {
+  const text = metadata[QUANTIZATION_METADATA_KEY];
+  if (text === undefined) return undefined;
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (err) {
+    throw new MobileNetV2Error(`${source}: metadata "${QUANTIZATION_METADATA_KEY}" is not valid JSON (${(err as Error).message})`);
+  }
+  const r = record as Partial<QuantizationRecord> | null;
+  if (r?.format !== FORMAT || r.version !== 1 || typeof r.weights !== 'object' || typeof r.activations !== 'object') {
+    throw new MobileNetV2Error(`${source}: metadata "${QUANTIZATION_METADATA_KEY}" is not a version-1 ${FORMAT} record`);
+  }
+  return r as QuantizationRecord;
 }
