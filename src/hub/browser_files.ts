@@ -1,0 +1,187 @@
+/**
+ * Model files of a hub repo in the browser: fetched from `{endpoint}/{repo}/resolve/{revision}/{file}`
+ * (the hub or a static mirror) and kept in the Cache Storage API, so a page loads a model from the
+ * network once. No Node APIs here.
+ *
+ * Cached entries are served without asking the network again, also for a branch such as `main`:
+ * pin a commit as the revision for reproducible loads, or delete the cache (`caches.delete(name)`)
+ * to pick up a moved branch.
+ */
+import { MobileNetV2Error } from '../errors.js';
+import {
+  checkRepoPath,
+  corruptDownloadError,
+  DEFAULT_ENDPOINT,
+  DEFAULT_REVISION,
+  describeRepo,
+  expectedDigest,
+  fileMetadata,
+  gitBlobHeader,
+  hubResponseError,
+  isHubModelId,
+  isMissingEntry,
+  modelNotFoundError,
+  resolveUrl,
+} from './hub_common.js';
+import type { DownloadProgressCallback, ModelFiles } from './model_files.js';
+
+/** Options of {@link BrowserHubFiles}. */
+export interface BrowserHubFilesOptions {
+  /** Branch, tag or commit; default `main`. */
+  readonly revision?: string;
+  /** Hub or mirror base URL; default https://huggingface.co. */
+  readonly endpoint?: string;
+  /** Bearer token for private or gated models (it is visible to the page's scripts). */
+  readonly token?: string;
+  /** Answer from the Cache Storage only. */
+  readonly offline?: boolean;
+  /** Cache Storage bucket; default `mobilenet-v2-hub`. */
+  readonly cacheName?: string;
+  /** Download progress receiver. */
+  readonly onProgress?: DownloadProgressCallback;
+  /** fetch to use (a proxy or a test double); default the global one. */
+  readonly fetch?: typeof fetch;
+}
+
+/** Status stored in the cache for a file the repo does not have, so offline loads know it. */
+const ABSENT_STATUS = 404;
+
+/** A hub repo as {@link ModelFiles} in a browser, cached in the Cache Storage API. */
+export class BrowserHubFiles implements ModelFiles {
+  readonly description: string;
+  readonly #repoId: string;
+  readonly #revision: string;
+  readonly #endpoint: string;
+  readonly #options: BrowserHubFilesOptions;
+
+  /** Files of hub model `repoId`; nothing is fetched before the first read. */
+  constructor(repoId: string, options: BrowserHubFilesOptions = {}) {
+    if (!isHubModelId(repoId)) {
+      throw new MobileNetV2Error(`"${repoId}" is not a hub model id (like google/mobilenet_v2_1.0_224)`);
+    }
+    this.#repoId = repoId;
+    this.#revision = options.revision ?? DEFAULT_REVISION;
+    checkRepoPath(this.#revision, 'revision');
+    this.#endpoint = (options.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
+    this.#options = options;
+    this.description = `model ${describeRepo(repoId, this.#revision, this.#endpoint)}`;
+  }
+
+  /** The error for this model lacking a `config.json`, i.e. not existing. */
+  notFound(): MobileNetV2Error {
+    return modelNotFoundError(this.#repoId, this.#revision, this.#endpoint);
+  }
+
+  async read(name: string): Promise<Uint8Array | null> {
+    checkRepoPath(name, 'file name');
+    const url = resolveUrl(this.#endpoint, this.#repoId, this.#revision, name);
+    // Cache Storage exists only in secure contexts; elsewhere every read goes to the network.
+    const cacheName = this.#options.cacheName ?? 'mobilenet-v2-hub';
+    const cache = typeof caches === 'undefined' ? undefined : await caches.open(cacheName);
+    const cached = await cache?.match(url);
+    if (cached !== undefined) {
+      return cached.status === ABSENT_STATUS ? null : new Uint8Array(await cached.arrayBuffer());
+    }
+    if (this.#options.offline) {
+      throw new MobileNetV2Error(`${name} of ${this.description} is not in the browser cache and offline mode is on`);
+    }
+    const bytes = await this.#download(name, url);
+    await cache?.put(url, bytes === null ? new Response(null, { status: ABSENT_STATUS }) : new Response(bytes));
+    return bytes;
+  }
+
+  /** Fetches and verifies one file; `null` when the repo does not have it. */
+  async #download(name: string, url: string): Promise<Uint8Array<ArrayBuffer> | null> {
+    const { token, onProgress } = this.#options;
+    let response: Response;
+    try {
+      const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
+      response = await (this.#options.fetch ?? fetch)(url, { headers });
+    } catch (err) {
+      throw new MobileNetV2Error(`cannot download ${url}: ${(err as Error).message}`);
+    }
+    const errorCode = response.headers.get('x-error-code');
+    if (isMissingEntry(response.status, errorCode)) return null;
+    if (!response.ok) {
+      throw hubResponseError(response.status, errorCode, this.#repoId, this.#revision, this.#endpoint, name);
+    }
+    const { etag } = fileMetadata(response.headers);
+    // Browsers decode gzip without saying so (Content-Encoding is hidden cross-origin), so
+    // Content-Length is only a progress estimate; the hub's X-Linked-Size is exact when visible.
+    const length = response.headers.get('content-length');
+    const linkedSize = response.headers.get('x-linked-size');
+    const total = linkedSize ?? length;
+    const bytes = await readBody(response, (loaded, done) =>
+      onProgress?.({ file: name, loaded, total: total === null ? undefined : Number(total), done }),
+    );
+    await verify(bytes, etag, linkedSize === null ? undefined : Number(linkedSize), url);
+    return bytes;
+  }
+}
+
+/**
+ * The files of hub model `repoId` in the browser, checking that it exists (its `config.json` is
+ * fetched and cached) so a wrong id fails here with a clear MobileNetV2Error.
+ */
+export async function browserModelFiles(repoId: string, options: BrowserHubFilesOptions = {}): Promise<ModelFiles> {
+  const files = new BrowserHubFiles(repoId, options);
+  if ((await files.read('config.json')) === null) throw files.notFound();
+  return files;
+}
+
+/** Reads a whole body, reporting the bytes received so far. */
+async function readBody(
+  response: Response,
+  report: (loaded: number, done: boolean) => void,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  report(0, false);
+  const reader = response.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    report(loaded, false);
+  }
+  const bytes = new Uint8Array(loaded);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  report(loaded, true);
+  return bytes;
+}
+
+/**
+ * Checks the size and, when the ETag is a content hash, the digest. After a redirect to a CDN the
+ * browser only shows the CDN's headers, so this checks what can be seen.
+ */
+async function verify(
+  bytes: Uint8Array<ArrayBuffer>,
+  etag: string | undefined,
+  size: number | undefined,
+  url: string,
+): Promise<void> {
+  if (size !== undefined && size !== bytes.byteLength) {
+    throw corruptDownloadError(url, `${bytes.byteLength} bytes arrived but the server announced ${size}`);
+  }
+  const expected = expectedDigest(etag);
+  if (expected === undefined) return;
+  const input = expected.algorithm === 'sha256' ? bytes : concat(gitBlobHeader(bytes.byteLength), bytes);
+  const algorithm = expected.algorithm === 'sha256' ? 'SHA-256' : 'SHA-1';
+  const digest = new Uint8Array(await crypto.subtle.digest(algorithm, input));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  if (hex !== expected.hex) {
+    throw corruptDownloadError(url, `${expected.algorithm} is ${hex} but the server announced ${expected.hex}`);
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+}

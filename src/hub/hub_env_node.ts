@@ -1,0 +1,70 @@
+/**
+ * Hub settings from the environment variables huggingface_hub reads (Node), so that this library
+ * and Python transformers share a cache, an endpoint and a token.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DEFAULT_ENDPOINT } from './hub_common.js';
+
+/** Environment variables, as in `process.env`. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Explicit settings; each one given wins over its environment variable. */
+export interface HubSettingsOverrides {
+  /** Hub cache folder; default HF_HUB_CACHE, else `$HF_HOME/hub`. */
+  readonly cacheDir?: string;
+  /** Hub or mirror URL; default HF_ENDPOINT, else https://huggingface.co. */
+  readonly endpoint?: string;
+  /** Access token; default HF_TOKEN, else the token file `huggingface-cli login` writes. */
+  readonly token?: string;
+  /** Use only the cache; default HF_HUB_OFFLINE. */
+  readonly offline?: boolean;
+}
+
+/** Fully resolved hub settings. */
+export interface HubSettings {
+  readonly cacheDir: string;
+  readonly endpoint: string;
+  readonly token: string | undefined;
+  readonly offline: boolean;
+}
+
+/**
+ * Resolves hub settings like huggingface_hub: HF_HOME (default `$XDG_CACHE_HOME/huggingface` or
+ * `~/.cache/huggingface`), HF_HUB_CACHE (or the older HUGGINGFACE_HUB_CACHE; default
+ * `$HF_HOME/hub`), HF_ENDPOINT, HF_TOKEN (else the file HF_TOKEN_PATH, default `$HF_HOME/token`)
+ * and HF_HUB_OFFLINE (1/ON/YES/TRUE).
+ */
+export async function hubSettings(overrides: HubSettingsOverrides, env: Env): Promise<HubSettings> {
+  const hfHome = expandHome(env['HF_HOME'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'huggingface'));
+  const cacheDir = overrides.cacheDir ?? env['HF_HUB_CACHE'] ?? env['HUGGINGFACE_HUB_CACHE'] ?? join(hfHome, 'hub');
+  const endpoint = (overrides.endpoint ?? nonEmpty(env['HF_ENDPOINT']) ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
+  return {
+    cacheDir: resolve(expandHome(cacheDir)),
+    endpoint,
+    token:
+      overrides.token ?? nonEmpty(env['HF_TOKEN']) ?? (await tokenFile(env['HF_TOKEN_PATH'] ?? join(hfHome, 'token'))),
+    offline: overrides.offline ?? ['1', 'ON', 'YES', 'TRUE'].includes((env['HF_HUB_OFFLINE'] ?? '').toUpperCase()),
+  };
+}
+
+/** `~/x` → `<home>/x`, as Python's expanduser. */
+function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+}
+
+/** The trimmed value, or `undefined` when unset or blank. */
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+/** The token saved by `huggingface-cli login`, if any. */
+async function tokenFile(path: string): Promise<string | undefined> {
+  try {
+    return nonEmpty(await readFile(expandHome(path), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
