@@ -1,6 +1,6 @@
 /** Loading models by hub id: download into the HF cache layout from a mirror on 127.0.0.1. */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MobileNetV2Error } from '../src/errors.js';
@@ -223,6 +223,26 @@ describe('static mirror', () => {
     assert.equal(get.headers.range, `bytes=${done}-`);
     assert.equal(get.bytes, weights.byteLength - done);
     assert.ok(!(await readdir(blobs)).some((name) => name.endsWith('.incomplete')));
+  });
+
+  test('a download cut off midway is kept and resumed by the next try', async () => {
+    const options = fresh();
+    const weights = await expectedBytes(CLS_REPO, 'main', 'model.safetensors');
+    const path = `/${CLS_REPO}/resolve/main/model.safetensors`;
+    const files = await resolveModelFiles(CLS_REPO, options);
+    mirror.truncate.add(path);
+    try {
+      await assert.rejects(files.read('model.safetensors'), /interrupted after \d+ bytes .*run again to resume/);
+    } finally {
+      mirror.truncate.delete(path);
+    }
+    const partial = join(repoFolder(options.cacheDir, CLS_REPO), 'blobs', `${sha256Hex(weights)}.incomplete`);
+    const kept = (await stat(partial)).size;
+    assert.ok(kept > 0 && kept < weights.byteLength, `kept ${kept} bytes`);
+    const requests = await requestsDuring(mirror, async () => {
+      assert.deepEqual(await files.read('model.safetensors'), weights); // the same instance tries again
+    });
+    assert.equal(requests.find((r) => r.method === 'GET')!.headers.range, `bytes=${kept}-`);
   });
 
   test('an unreachable endpoint falls back to the cache, and says so when the file is not cached', async () => {

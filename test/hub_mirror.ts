@@ -68,6 +68,8 @@ export interface Mirror {
   readonly requests: MirrorRequest[];
   /** URL paths (`/{repo}/resolve/{revision}/{file}`) served with one byte flipped, ETag unchanged. */
   readonly corrupt: Set<string>;
+  /** URL paths whose GET sends half the body and then drops the connection. */
+  readonly truncate: Set<string>;
   /** Stops both servers. */
   close(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 export async function startMirror(root: string, options: MirrorOptions = {}): Promise<Mirror> {
   const requests: MirrorRequest[] = [];
   const corrupt = new Set<string>();
+  const truncate = new Set<string>();
   const cdn = await listen(async (req, res) => {
     const record = log(requests, 'cdn', req);
     const path = /^\/cdn\/[0-9a-f]{64}(\/.+)$/.exec(decodeURIComponent(req.url ?? ''))?.[1];
@@ -126,12 +129,13 @@ export async function startMirror(root: string, options: MirrorOptions = {}): Pr
     const mtime = Math.floor((await stat(join(root, path))).mtimeMs);
     const staticTag = `${mtime.toString(16)}-${bytes.byteLength.toString(16)}`; // nginx's form
     const etag = lfs ? sha256Hex(bytes) : options.hub ? gitBlobSha1(bytes) : staticTag;
-    send(corrupt.has(path) ? flipped(bytes) : bytes, `"${etag}"`, req, res, record, headers);
+    send(corrupt.has(path) ? flipped(bytes) : bytes, `"${etag}"`, req, res, record, headers, truncate.has(path));
   });
   return {
     url: origin(hub),
     requests,
     corrupt,
+    truncate,
     close: async () => {
       await Promise.all([hub, cdn].map((s) => new Promise((done) => s.close(done))));
     },
@@ -151,7 +155,10 @@ function flipped(bytes: Uint8Array): Uint8Array {
   return copy;
 }
 
-/** Sends `bytes` with an ETag, honouring `Range: bytes=N-` and `If-Range`, like a static server. */
+/**
+ * Sends `bytes` with an ETag, honouring `Range: bytes=N-` and `If-Range`, like a static server;
+ * `cut` sends half the body and drops the connection.
+ */
 function send(
   bytes: Uint8Array,
   etag: string,
@@ -159,6 +166,7 @@ function send(
   res: ServerResponse,
   record: MirrorRequest,
   headers: Record<string, string>,
+  cut = false,
 ): void {
   const size = bytes.byteLength;
   const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
@@ -177,6 +185,11 @@ function send(
     'Accept-Ranges': 'bytes',
   });
   if (req.method === 'HEAD') return void res.end();
+  if (cut) {
+    record.bytes = body.byteLength >> 1;
+    res.write(body.subarray(0, record.bytes), () => res.destroy());
+    return;
+  }
   record.bytes = body.byteLength;
   res.end(body);
 }

@@ -45,8 +45,13 @@ export async function hubSettings(overrides: HubSettingsOverrides, env: Env): Pr
     endpoint,
     token:
       overrides.token ?? nonEmpty(env['HF_TOKEN']) ?? (await tokenFile(env['HF_TOKEN_PATH'] ?? join(hfHome, 'token'))),
-    offline: overrides.offline ?? ['1', 'ON', 'YES', 'TRUE'].includes((env['HF_HUB_OFFLINE'] ?? '').toUpperCase()),
+    offline: overrides.offline ?? envFlag(env, 'HF_HUB_OFFLINE'),
   };
+}
+
+/** A boolean variable the way huggingface_hub reads one: 1, ON, YES or TRUE, in any case. */
+export function envFlag(env: Env, name: string): boolean {
+  return ['1', 'ON', 'YES', 'TRUE'].includes((env[name] ?? '').trim().toUpperCase());
 }
 
 /** `~/x` → `<home>/x`, as Python's expanduser. */

@@ -1,7 +1,7 @@
 /** Entry point for Node: a model given as a local folder or as a hub model id. */
 import { stat } from 'node:fs/promises';
 import { MobileNetV2Error } from '../errors.js';
-import { hubSettings, type Env, type HubSettingsOverrides } from './hub_env_node.js';
+import { envFlag, hubSettings, type Env, type HubSettingsOverrides } from './hub_env_node.js';
 import { HubFiles } from './hub_files_node.js';
 import { checkRepoPath, DEFAULT_REVISION, isHubModelId, modelNotFoundError } from './hub_common.js';
 import { LocalFiles } from './local_files_node.js';
@@ -14,7 +14,7 @@ export interface ResolveModelFilesOptions extends HubSettingsOverrides {
   readonly revision?: string;
   /**
    * Download progress: `true` draws a bar on stderr, `false` nothing, a function receives the
-   * events. Default: a bar when stderr is a terminal.
+   * events. Default: a bar when stderr is a terminal, unless HF_HUB_DISABLE_PROGRESS_BARS is set.
    */
   readonly progress?: boolean | DownloadProgressCallback;
   /** Environment to read HF_* variables from; default `process.env`. */
@@ -43,8 +43,9 @@ export async function resolveModelFiles(
   }
   const revision = options.revision ?? DEFAULT_REVISION;
   checkRepoPath(revision, 'revision');
-  const settings = await hubSettings(options, options.env ?? process.env);
-  const progress = options.progress ?? process.stderr.isTTY === true;
+  const env = options.env ?? process.env;
+  const settings = await hubSettings(options, env);
+  const progress = options.progress ?? (process.stderr.isTTY === true && !envFlag(env, 'HF_HUB_DISABLE_PROGRESS_BARS'));
   const files = new HubFiles({
     ...settings,
     repoId: pathOrRepoId,
