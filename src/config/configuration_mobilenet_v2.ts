@@ -4,6 +4,7 @@
  * writes) and written back in transformers' format.
  */
 import { MobileNetV2Error, check } from '../errors.js';
+import { PRETRAINED_CONFIG_DEFAULTS } from './pretrained_config_defaults.js';
 
 /** `problem_type` values transformers knows. */
 export const PROBLEM_TYPES = ['regression', 'single_label_classification', 'multi_label_classification'] as const;
@@ -235,13 +236,14 @@ export class MobileNetV2Config {
   /**
    * The config as transformers writes it. `diff: true` (the default, what `save_pretrained` writes)
    * omits generic `PretrainedConfig` fields left at their defaults; MobileNetV2's own fields are
-   * always written, as transformers does.
+   * always written, as transformers does. `diff: false` is the full `to_dict()` form.
    */
   toJSON(options: { diff?: boolean } = {}): Record<string, unknown> {
     const diff = options.diff ?? true;
-    const out: Record<string, unknown> = {};
+    const out: Record<string, unknown> = diff ? {} : { ...PRETRAINED_CONFIG_DEFAULTS };
     for (const [k, v] of Object.entries(this.extra)) {
-      if (!diff || !['_name_or_path', 'dtype'].includes(k) || v !== null) out[k] = v;
+      const isDefault = k in PRETRAINED_CONFIG_DEFAULTS && JSON.stringify(v) === JSON.stringify(PRETRAINED_CONFIG_DEFAULTS[k]);
+      if (!diff || !isDefault) out[k] = v;
     }
     for (const [field, key] of NUMBER_FIELDS) out[key] = this[field];
     for (const [field, key] of BOOL_FIELDS) out[key] = this[field];

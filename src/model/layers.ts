@@ -34,6 +34,11 @@ export interface ParameterSpec {
   readonly init: 'normal' | 'zeros' | 'ones' | 'count';
 }
 
+/** Whether a state-dict key is a BatchNorm buffer (running statistics), not a trainable parameter. */
+export function isBuffer(key: string): boolean {
+  return /\.(running_mean|running_var|num_batches_tracked)$/.test(key);
+}
+
 /** Parameters of a conv layer, in `state_dict()` order. */
 export function convParameters(spec: ConvLayerSpec, prefix = ''): ParameterSpec[] {
   const base = `${prefix}${spec.name}`;

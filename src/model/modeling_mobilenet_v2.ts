@@ -16,6 +16,7 @@ import { formatShape, type Float32Tensor, type Tensor } from '../tensor.js';
 import { parseTorchCheckpoint } from '../weights/pytorch.js';
 import { parseSafetensors, serializeSafetensors } from '../weights/safetensors.js';
 import { backboneLayers, parameterSpecs } from './architecture.js';
+import { isBuffer } from './layers.js';
 import { buildGraph, OUTPUT, type GraphRequest, type Pooling } from './graph.js';
 import { loadStateDict, type LoadReport, type StateDict } from './loading.js';
 import { classificationLoss, inferProblemType, semanticSegmentationLoss } from './losses.js';
@@ -168,10 +169,10 @@ export abstract class MobileNetV2PreTrainedModel {
     return buildGraph(this.config, this.weightLookup, this.fullRequest(request));
   }
 
-  /** Total number of parameters (floats; `num_batches_tracked` excluded), as transformers counts them. */
+  /** Number of trainable parameters (BatchNorm running statistics excluded), as transformers' `num_parameters()`. */
   numParameters(): number {
     let n = 0;
-    for (const [key, t] of this.stateDict) if (!key.endsWith('num_batches_tracked')) n += t.data.length;
+    for (const [key, t] of this.stateDict) if (!isBuffer(key)) n += t.data.length;
     return n;
   }
 
