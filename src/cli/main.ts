@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { register as convert } from './commands/convert.js';
 import { register as forward } from './commands/forward.js';
+import { register as preprocess } from './commands/preprocess.js';
 import { runCli } from './run.js';
 
 const program = new Command('mobilenet-v2')
@@ -16,6 +17,7 @@ const program = new Command('mobilenet-v2')
 const commands: Array<(program: Command) => void> = [
   convert,
   forward,
+  preprocess,
 ];
 
 process.exitCode = await runCli(program, commands, process.argv);

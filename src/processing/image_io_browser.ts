@@ -1,0 +1,94 @@
+/**
+ * Image decoding in a browser: ImageData, image elements, canvases, ImageBitmaps and Blobs (or
+ * encoded bytes) become the same {@link RawImage} the Node loader gives, converted to RGB as
+ * transformers' `load_image` does (alpha dropped, EXIF orientation applied). The browser's own
+ * decoder is used (createImageBitmap + a 2-D canvas), with colour management and alpha
+ * premultiplication turned off where the browser allows; JPEG decoders may still differ from
+ * Pillow's by a level here and there, and canvases lose the colour of fully transparent pixels.
+ */
+import { check, MobileNetV2Error } from '../errors.js';
+import { checkRawImage, isRawImage, toRgb, type RawImage } from './image.js';
+
+/** What {@link loadImageInBrowser} accepts. */
+export type BrowserImageSource =
+  | RawImage
+  | ImageData
+  | HTMLImageElement
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | ImageBitmap
+  | Blob
+  | Uint8Array;
+
+// Keep the file's pixels as stored: no colour-space conversion (Pillow does none), no premultiplied
+// alpha (which would darken semi-transparent pixels), EXIF orientation applied (exif_transpose).
+const BITMAP_OPTIONS: ImageBitmapOptions = { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' };
+
+/** RGBA canvas pixels → RGB {@link RawImage}. */
+function fromImageData(image: ImageData): RawImage {
+  const { width, height, data } = image;
+  return toRgb({ data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height, channels: 4 });
+}
+
+type Drawable = HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | ImageBitmap;
+
+function newCanvas(width: number, height: number): OffscreenCanvas | HTMLCanvasElement {
+  if (typeof OffscreenCanvas !== 'undefined') return new OffscreenCanvas(width, height);
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  return canvas;
+}
+
+/** Draws `source` 1:1 onto a canvas and reads its pixels back. */
+function readPixels(source: Drawable, width: number, height: number, what: string): RawImage {
+  check(width > 0 && height > 0, `${what}: image size ${width}x${height} is empty (is the image loaded?)`);
+  const canvas = newCanvas(width, height);
+  const context = canvas.getContext('2d', { willReadFrequently: true }) as CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null;
+  check(context !== null, `${what}: this browser gives no 2-D canvas context to read pixels with`);
+  context.drawImage(source, 0, 0);
+  return fromImageData(context.getImageData(0, 0, width, height));
+}
+
+async function decodeBlob(blob: Blob, what: string): Promise<RawImage> {
+  check(blob.size > 0, `${what}: empty file`);
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(blob, BITMAP_OPTIONS);
+  } catch (err) {
+    throw new MobileNetV2Error(`${what}: the browser cannot decode this image (corrupt, truncated or unsupported format): ${(err as Error).message}`);
+  }
+  try {
+    return readPixels(bitmap, bitmap.width, bitmap.height, what);
+  } finally {
+    bitmap.close();
+  }
+}
+
+/**
+ * Decodes a browser image source into 8-bit RGB pixels.
+ *
+ * @param name names the image in error messages.
+ * @throws MobileNetV2Error for empty or undecodable images and images not loaded yet.
+ */
+export async function loadImageInBrowser(source: BrowserImageSource, name = 'image'): Promise<RawImage> {
+  if (isRawImage(source)) {
+    checkRawImage(source, name);
+    return toRgb(source);
+  }
+  if (source instanceof Uint8Array) return decodeBlob(new Blob([source as Uint8Array<ArrayBuffer>]), name);
+  if (typeof ImageData !== 'undefined' && source instanceof ImageData) return fromImageData(source);
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return decodeBlob(source, name);
+  if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement) {
+    check(source.complete && source.naturalWidth > 0, `${name}: the image element has not finished loading (or failed to load)`);
+    // Through createImageBitmap so that the same no-colour-conversion options apply.
+    const bitmap = await createImageBitmap(source, BITMAP_OPTIONS);
+    try {
+      return readPixels(bitmap, bitmap.width, bitmap.height, name);
+    } finally {
+      bitmap.close();
+    }
+  }
+  const drawable = source as Drawable;
+  return readPixels(drawable, drawable.width, drawable.height, name);
+}
