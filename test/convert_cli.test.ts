@@ -1,0 +1,102 @@
+/** `mobilenet-v2 convert`: TFLite file → checkpoint folder that `fromPretrained` loads; bad inputs. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import '../src/node/setup.js';
+import {
+  MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation, readCheckpoint,
+} from '../src/model/modeling_mobilenet_v2.js';
+import { getPlatform } from '../src/platform.js';
+import { importTflite } from '../src/weights/tflite/importer.js';
+import { readQuantizationRecord } from '../src/weights/tflite/quantization.js';
+import { REAL_FIXTURES, REPO_ROOT } from './helpers.js';
+
+const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
+const model = (name: string): string => join(REAL_FIXTURES, 'models', `${name}.tflite`);
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('mobilenet-v2 convert', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mnv2-convert-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes a quantized classifier checkpoint that fromPretrained loads unchanged', async () => {
+    const out = join(dir, 'cls');
+    const r = cli('convert', model('mobilenet_v2_1.0_224_quant'), '--output', out);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /MobileNetV2ForImageClassification .*depth multiplier 1, output stride 32, 224×224 input, 1001 labels/);
+    assert.deepEqual((await readdir(out)).sort(), ['config.json', 'model.safetensors', 'preprocessor_config.json']);
+
+    const loaded = await MobileNetV2ForImageClassification.fromPretrained(out);
+    const direct = importTflite(new Uint8Array(await readFile(model('mobilenet_v2_1.0_224_quant'))), 'x');
+    assert.deepEqual(loaded.config.toJSON(), direct.config.toJSON());
+    assert.deepEqual(loaded.loadReport, { missingKeys: [], unexpectedKeys: [] });
+    assert.deepEqual([...loaded.stateDict.keys()], [...direct.stateDict.keys()]);
+    const key = 'mobilenet_v2.layer.7.expand_1x1.convolution.weight';
+    assert.deepEqual(loaded.stateDict.get(key)!.data, direct.stateDict.get(key)!.data);
+    const record = readQuantizationRecord(loaded.checkpointMetadata, 'model.safetensors');
+    assert.equal(record?.source, 'mobilenet_v2_1.0_224_quant.tflite');
+    const processor = JSON.parse(await readFile(join(out, 'preprocessor_config.json'), 'utf8'));
+    assert.deepEqual([processor.size, processor.crop_size], [{ shortest_edge: 256 }, { height: 224, width: 224 }]);
+    await loaded.dispose();
+  });
+
+  it('writes a float DeepLab checkpoint with a freshly initialised conv_1x1', async () => {
+    const out = join(dir, 'seg');
+    const r = cli('convert', model('deeplabv3_257_mv_gpu'), '-o', out);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /conv_1x1 is absent from the file .* freshly initialised/);
+    assert.doesNotMatch(r.stdout, /quantization/);
+    const loaded = await MobileNetV2ForSemanticSegmentation.fromPretrained(out);
+    assert.deepEqual([loaded.config.depthMultiplier, loaded.config.depthDivisibleBy, loaded.config.outputStride], [0.5, 1, 8]);
+    assert.deepEqual(loaded.loadReport.missingKeys, []);
+    assert.equal(readQuantizationRecord(loaded.checkpointMetadata, 'm'), undefined);
+    await loaded.dispose();
+    const { checkpoint } = await readCheckpoint(await getPlatform().resolveModelFiles(out, {}));
+    assert.deepEqual(checkpoint.get('mobilenet_v2.conv_1x1.convolution.weight')!.shape, [1280, 160, 1, 1]);
+  });
+
+  it('refuses to write into a non-empty folder unless --overwrite is given', async () => {
+    const out = join(dir, 'busy');
+    await rm(out, { recursive: true, force: true });
+    assert.equal(cli('convert', model('deeplabv3_mnv2_dm05_pascal_quant'), '-o', out).status, 0);
+    const before = (await stat(join(out, 'model.safetensors'))).mtimeMs;
+    const again = cli('convert', model('deeplabv3_mnv2_dm05_pascal_quant'), '-o', out);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /^mobilenet-v2: output folder .*busy is not empty .*--overwrite/);
+    assert.equal((await stat(join(out, 'model.safetensors'))).mtimeMs, before);
+    assert.equal(cli('convert', model('deeplabv3_mnv2_dm05_pascal_quant'), '-o', out, '--overwrite').status, 0);
+  });
+
+  it('fails with one line and writes nothing for a missing, non-TFLite or truncated file', async () => {
+    const notTflite = join(dir, 'config.tflite');
+    await writeFile(notTflite, '{"model_type": "mobilenet_v2"}');
+    const truncated = join(dir, 'cut.tflite');
+    await writeFile(truncated, (await readFile(model('deeplabv3_mnv2_dm05_pascal_quant'))).subarray(0, 300_000));
+    const cases: Array<[string, RegExp]> = [
+      [join(dir, 'missing.tflite'), /^mobilenet-v2: cannot read .*missing\.tflite/],
+      [notTflite, /^mobilenet-v2: config\.tflite: not a TFLite file/],
+      [truncated, /^mobilenet-v2: cut\.tflite: .*(truncated|past the end)/],
+    ];
+    for (const [input, message] of cases) {
+      const out = join(dir, 'never');
+      const r = cli('convert', input, '-o', out);
+      assert.equal(r.status, 1, input);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+      assert.equal(existsSync(out), false);
+    }
+  });
+});
