@@ -145,9 +145,28 @@ export async function loadImage(source: ImageSource, name?: string): Promise<Raw
   return decodeImage(bytes, label);
 }
 
-/** Pillow's values for low-bit grey PNGs: mode "1" keeps 0/1 in numpy, 2- and 4-bit are scaled to 0–255. */
-function greyLevels(value: number, depth: number): number {
-  return depth === 2 ? value * 85 : depth === 4 ? value * 17 : value;
+/**
+ * One value per pixel from fast-png's samples (rows of packed 1/2/4-bit values are byte-aligned).
+ * Grey levels as numpy sees Pillow's modes: "1" keeps 0/1, 2- and 4-bit grey is scaled to 0–255;
+ * palette indices stay as they are.
+ */
+function pngSamples(png: ReturnType<typeof decodePngIndexed>): Uint32Array {
+  const { width, height, depth, data, palette } = png;
+  const out = new Uint32Array(width * height);
+  if (depth >= 8) {
+    out.set(data);
+    return out;
+  }
+  const scale = palette || depth === 1 ? 1 : 255 / ((1 << depth) - 1);
+  const rowBytes = Math.ceil((width * depth) / 8);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const bit = x * depth;
+      const byte = data[y * rowBytes + (bit >> 3)]!;
+      out[y * width + x] = ((byte >> (8 - depth - (bit & 7))) & ((1 << depth) - 1)) * scale;
+    }
+  }
+  return out;
 }
 
 /** A PNG map: palette indices, or grey levels as numpy sees them. */
@@ -158,16 +177,13 @@ function pngMap(bytes: Uint8Array, name: string): RawImage {
   } catch (err) {
     throw new MobileNetV2Error(`${name}: cannot decode PNG segmentation map (corrupt or truncated?): ${(err as Error).message}`);
   }
-  const { width, height, channels, depth, palette } = png;
+  const { width, height, channels } = png;
   check(width > 0 && height > 0, `${name}: image size ${width}x${height} is empty`);
   check(channels === 1, `${name}: a segmentation map must have one channel of class indices (grey or palette PNG), this one has ${channels}`);
-  const data = new Uint8Array(width * height);
-  for (let i = 0; i < data.length; i++) {
-    const v = palette ? png.data[i]! : greyLevels(png.data[i]!, depth);
-    check(v <= 255, () => `${name}: class index ${v} does not fit 8 bits (transformers converts maps to 8-bit images)`);
-    data[i] = v;
-  }
-  return { data, width, height, channels: 1 };
+  const samples = pngSamples(png);
+  const max = samples.reduce((m, v) => Math.max(m, v), 0);
+  check(max <= 255, () => `${name}: class index ${max} does not fit 8 bits (transformers converts maps to 8-bit images)`);
+  return { data: Uint8Array.from(samples), width, height, channels: 1 };
 }
 
 /**
