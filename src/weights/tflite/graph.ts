@@ -14,7 +14,9 @@ import type { TfliteModel, TfliteOperator, TfliteTensor } from './reader.js';
 export interface ConvNode {
   /** Module path without the `mobilenet_v2.` prefix, e.g. `layer.3.conv_3x3`. */
   readonly module: string;
+  /** The CONV_2D or DEPTHWISE_CONV_2D operator. */
   readonly op: TfliteOperator;
+  /** True for DEPTHWISE_CONV_2D. */
   readonly depthwise: boolean;
   /** The activation the conv reads. */
   readonly input: TfliteTensor;
@@ -30,12 +32,15 @@ export interface ConvNode {
 export interface AuxNode {
   /** transformers module path without prefix (`layer.3`, `pooler`, `segmentation_head.avg_pool`, …). */
   readonly name: string;
+  /** The tensors it reads (constants included). */
   readonly inputs: readonly TfliteTensor[];
+  /** The tensor it writes. */
   readonly output: TfliteTensor;
 }
 
 /** A recognised MobileNetV2 graph. */
 export interface MobileNetV2Graph {
+  /** Classifier (MobileNetV2ForImageClassification) or DeepLab segmenter (MobileNetV2ForSemanticSegmentation). */
   readonly task: 'classification' | 'segmentation';
   /** Naming scheme of the backbone. */
   readonly scheme: NamingScheme;
@@ -203,11 +208,11 @@ export function recogniseGraph(model: TfliteModel, source: string): MobileNetV2G
   if (task === 'classification') {
     const pool = wiring.origin(conv('classifier').op.inputs[0]!);
     checkGlobalPool(model, pool, wiring, conv('conv_1x1').op, source, 'classifier');
-    aux('pooler', pool!);
+    aux('pooler', pool);
   } else {
     const pool = wiring.origin(conv('segmentation_head.conv_pool').op.inputs[0]!);
     checkGlobalPool(model, pool, wiring, blockOutput, source, 'segmentation_head.conv_pool');
-    aux('segmentation_head.avg_pool', pool!);
+    aux('segmentation_head.avg_pool', pool);
     expectInput(conv('segmentation_head.conv_aspp'), blockOutput, 'the output of block 15');
     const concat = checkConcat(model, wiring, convs, source);
     aux('segmentation_head.upsample', wiring.origin(concat.inputs[0]!)!);

@@ -39,6 +39,7 @@ export interface ActivationQuant {
 export interface QuantizationRecord {
   /** Identifies the format; bumped if it ever changes incompatibly. */
   readonly format: typeof FORMAT;
+  /** Format version. */
   readonly version: 1;
   /** The converted file's name. */
   readonly source: string;

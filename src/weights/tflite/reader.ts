@@ -58,20 +58,33 @@ export interface TfliteTensor {
 
 /** Builtin-option values of an operator that the importer looks at (absent when the op has none). */
 export interface TfliteOptions {
+  /** Convolution / pooling padding scheme. */
   padding?: 'SAME' | 'VALID';
+  /** Vertical stride. */
   strideH?: number;
+  /** Horizontal stride. */
   strideW?: number;
+  /** Vertical dilation factor. */
   dilationH?: number;
+  /** Horizontal dilation factor. */
   dilationW?: number;
   /** Fused activation: `NONE`, `RELU`, `RELU6`, … (TFLite's `ActivationFunctionType` names). */
   activation?: string;
+  /** Pooling window height. */
   filterH?: number;
+  /** Pooling window width. */
   filterW?: number;
+  /** Channel multiplier of a depthwise convolution. */
   depthMultiplier?: number;
+  /** Concatenation axis. */
   axis?: number;
+  /** Whether a reduction (MEAN) keeps the reduced dimensions. */
   keepDims?: boolean;
+  /** RESIZE_BILINEAR corner alignment. */
   alignCorners?: boolean;
+  /** RESIZE_BILINEAR half-pixel centres. */
   halfPixelCenters?: boolean;
+  /** SOFTMAX temperature. */
   beta?: number;
 }
 
