@@ -6,15 +6,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { decode as decodeBmp } from 'bmp-ts';
-import sharp from 'sharp';
 import '../src/node/setup.js';
 import { softmaxRows } from '../src/model/functional.js';
 import {
   MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation, type AnyMobileNetV2Model,
 } from '../src/model/modeling_mobilenet_v2.js';
 import { postProcessSemanticSegmentation } from '../src/model/post_processing.js';
-import type { RawImage } from '../src/processing/image.js';
+import { loadImage, loadSegmentationMap } from '../src/processing/image_io_node.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import type { Float32Tensor } from '../src/tensor.js';
 import { importTflite } from '../src/weights/tflite/importer.js';
@@ -35,35 +33,6 @@ function load(name: string): { model: AnyMobileNetV2Model; processor: MobileNetV
   return { model, processor: MobileNetV2ImageProcessor.fromConfig(r.preprocessorConfig) };
 }
 
-async function pngImage(path: string): Promise<RawImage> {
-  const { data, info } = await sharp(path).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 };
-}
-
-/** A BMP's pixels (sharp cannot read BMP). bmp-ts lays pixels out as A, B, G, R. */
-function bmp(path: string): { abgr: Uint8Array; width: number; height: number; palette: Array<{ red: number; green: number; blue: number }> } {
-  const image = decodeBmp(readFileSync(path));
-  return { abgr: new Uint8Array(image.data), width: image.width, height: image.height, palette: image.palette ?? [] };
-}
-
-function bmpImage(path: string): RawImage {
-  const { abgr, width, height } = bmp(path);
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) data.set([abgr[4 * i + 3]!, abgr[4 * i + 2]!, abgr[4 * i + 1]!], 3 * i);
-  return { data, width, height, channels: 3 };
-}
-
-/** Palette indices of an 8-bit BMP (bmp-ts returns colours; map them back through the palette). */
-function bmpIndices(path: string): Uint8Array {
-  const { abgr, width, height, palette } = bmp(path);
-  const index = new Map<number, number>();
-  palette.forEach((c, i) => {
-    const key = (c.red << 16) | (c.green << 8) | c.blue;
-    if (!index.has(key)) index.set(key, i);
-  });
-  return Uint8Array.from({ length: width * height }, (_, i) => index.get((abgr[4 * i + 3]! << 16) | (abgr[4 * i + 2]! << 8) | abgr[4 * i + 1]!)!);
-}
-
 /** Already-sized inputs: only rescale and normalise, `(x/255 − 0.5)/0.5`. */
 const NO_RESIZE = { doResize: false, doCenterCrop: false };
 
@@ -78,7 +47,7 @@ describe('converted TFLite models on real photos', () => {
   it('float DeepLabV3 257 reproduces the reference 33×33×21 logits', async () => {
     const { model, processor } = load('deeplabv3_257_mv_gpu');
     for (const name of ['bird_segmentation', 'cat']) {
-      const { pixelValues } = processor.preprocess(await pngImage(fixture('reference', `deeplabv3_257_input_${name}.png`)), undefined, NO_RESIZE);
+      const { pixelValues } = processor.preprocess(await loadImage(fixture('reference', `deeplabv3_257_input_${name}.png`)), undefined, NO_RESIZE);
       const { logits } = await model.forward(pixelValues);
       assert.deepEqual(logits!.shape, [1, 21, 33, 33]);
       const ref = new Float32Array(new Uint8Array(readFileSync(fixture('reference', `deeplabv3_257_logits33x33x21_${name}.f32`))).buffer);
@@ -95,7 +64,7 @@ describe('converted TFLite models on real photos', () => {
     it(`${name}: same top-1 as the reference runtime, probabilities within ${tolerance}`, async (t) => {
       const { model, processor } = load(name);
       for (const photo of ['cat', 'grace_hopper', 'bird']) {
-        const { pixelValues } = processor.preprocess(await pngImage(fixture('reference', `cls224_input_${photo}.png`)), undefined, NO_RESIZE);
+        const { pixelValues } = processor.preprocess(await loadImage(fixture('reference', `cls224_input_${photo}.png`)), undefined, NO_RESIZE);
         const p = await probabilities(model, pixelValues);
         const ref = readFileSync(fixture('reference', `${name}_output_u8_${photo}.bin`));
         const top = reference[name][photo].top5_index_1001[0] as number;
@@ -117,7 +86,7 @@ describe('converted TFLite models on real photos', () => {
       const { model, processor } = load(name);
       const runs = [['cat', 286, catMin, {}], ['cat', 286, catMin, WHOLE_PHOTO], ['grace_hopper', 653, 0.5, WHOLE_PHOTO]] as const;
       for (const [photo, label, min, options] of runs) {
-        const { pixelValues } = processor.preprocess(bmpImage(fixture('images', `${photo}.bmp`)), undefined, options);
+        const { pixelValues } = processor.preprocess(await loadImage(fixture('images', `${photo}.bmp`)), undefined, options);
         const p = await probabilities(model, pixelValues);
         const how = options === WHOLE_PHOTO ? 'whole photo at 224×224' : 'preprocessor_config.json';
         t.diagnostic(`${photo}.bmp (${how}): ${argmax(p)} "${model.config.id2label[argmax(p)]}" p=${p[label]!.toFixed(3)}`);
@@ -130,10 +99,10 @@ describe('converted TFLite models on real photos', () => {
   for (const name of ['deeplabv3_mnv2_pascal_quant', 'deeplabv3_mnv2_dm05_pascal_quant']) {
     it(`${name}: segments the bird with score > 0.9`, async (t) => {
       const { model, processor } = load(name);
-      const image = bmpImage(fixture('images', 'bird_segmentation.bmp'));
+      const image = await loadImage(fixture('images', 'bird_segmentation.bmp'));
       const { pixelValues } = processor.preprocess(image, undefined, { size: [513, 513], doCenterCrop: false });
       const [classes] = postProcessSemanticSegmentation(await model.forward(pixelValues), [[image.height, image.width]]);
-      const mask = bmpIndices(fixture('images', 'bird_segmentation_mask.bmp'));
+      const mask = (await loadSegmentationMap(fixture('images', 'bird_segmentation_mask.bmp'))).data;
       let agree = 0;
       for (let i = 0; i < mask.length; i++) if (Number(classes!.data[i]) === (mask[i] === 255 ? 0 : mask[i])) agree++;
       const score = agree / (2 * mask.length - agree);
