@@ -18,3 +18,9 @@ export type { HubOptions } from './platform.js';
 export type { SessionOptions } from './runtime/ort.js';
 export { parseSafetensors, serializeSafetensors } from './weights/safetensors.js';
 export { parseTorchCheckpoint } from './weights/pytorch.js';
+export {
+  importTflite, checkpointFiles, type TfliteImport,
+} from './weights/tflite/importer.js';
+export {
+  readQuantizationRecord, QUANTIZATION_METADATA_KEY, type QuantizationRecord, type QuantParams, type ActivationQuant,
+} from './weights/tflite/quantization.js';

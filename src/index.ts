@@ -7,3 +7,4 @@ import './node/setup.js';
 export * from './core.js';
 export { resolveModelFiles, type ResolveModelFilesOptions } from './hub/resolve_node.js';
 export { writeFolder } from './node/write_folder.js';
+export { convertTfliteFile } from './weights/tflite/convert_node.js';
