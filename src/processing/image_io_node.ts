@@ -98,20 +98,20 @@ function sixteenBitToRgb(samples: Uint16Array, width: number, height: number, ch
 async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, name: string): Promise<RawImage> {
   return runSharp(name, format, async () => {
     // keepIccProfile: no colour conversion (Pillow ignores ICC profiles); autoOrient = exif_transpose.
-    const open = () => sharp(bytes).keepIccProfile().autoOrient();
-    const meta = await sharp(bytes).metadata();
+    const image = sharp(bytes).keepIccProfile().autoOrient();
+    const meta = await image.metadata();
     check((meta.width ?? 0) > 0 && (meta.height ?? 0) > 0, `${name}: image size ${meta.width}x${meta.height} is empty`);
     if (meta.depth === 'ushort') {
       const grey = meta.space === 'grey16' || meta.space === 'b-w';
-      const px = await rawPixels(open(), grey ? 'grey16' : 'rgb16', 'ushort');
+      const px = await rawPixels(image, grey ? 'grey16' : 'rgb16', 'ushort');
       return sixteenBitToRgb(px.data as Uint16Array, px.width, px.height, px.channels, grey);
     }
     check(meta.depth === 'uchar', `${name}: unsupported sample format ${meta.depth} (8- or 16-bit images only)`);
     if (meta.space === 'cmyk') {
-      const px = await rawPixels(open(), 'cmyk', 'uchar');
+      const px = await rawPixels(image, 'cmyk', 'uchar');
       return cmykToRgb(px.data as Uint8Array, px.width, px.height);
     }
-    const px = await rawPixels(open(), 'srgb', 'uchar');
+    const px = await rawPixels(image, 'srgb', 'uchar');
     return toRgb({ data: px.data as Uint8Array, width: px.width, height: px.height, channels: px.channels as RawImage['channels'] });
   });
 }
