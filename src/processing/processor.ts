@@ -202,8 +202,7 @@ function toPixels8(work: Work, what: string): { pixels: Pixels8; rescaleBack: bo
 }
 
 /** `resize()`: Pillow resize of the 8-bit image, then back to [0, 1] float32 if it came from there. */
-function resize(work: Work, settings: ImageProcessorSettings, resample: ResampleCode, what: string, window?: Window): { work: Work; resized: Pixels8 } {
-  const [outHeight, outWidth] = resizeOutputSize(work.height, work.width, settings.size);
+function resize(work: Work, [outHeight, outWidth]: [number, number], resample: ResampleCode, what: string, window?: Window): { work: Work; resized: Pixels8 } {
   const { pixels, rescaleBack } = toPixels8(work, what);
   const resized = pilResize(pixels, outWidth, outHeight, resample, window);
   const base = { height: resized.height, width: resized.width, channels: resized.channels };
@@ -222,12 +221,13 @@ function resizeAndCrop(work: Work, settings: ImageProcessorSettings, resample: R
   let resized: Pixels8 | undefined;
   let cropped = false;
   if (settings.doResize) {
-    const [outHeight, outWidth] = resizeOutputSize(work.height, work.width, settings.size);
+    const target = resizeOutputSize(work.height, work.width, settings.size);
+    const [outHeight, outWidth] = target;
     const crop = settings.cropSize;
     const { top, left } = cropOrigin(outHeight, outWidth, crop);
     const inside = settings.doCenterCrop && !keepResized && top >= 0 && left >= 0 && crop.height <= outHeight && crop.width <= outWidth;
     const window = inside ? { top, left, height: crop.height, width: crop.width } : undefined;
-    ({ work: current, resized } = resize(work, settings, resample, what, window));
+    ({ work: current, resized } = resize(work, target, resample, what, window));
     cropped = inside;
   }
   if (settings.doCenterCrop && !cropped) current = centerCrop(current, settings.cropSize);
