@@ -24,3 +24,10 @@ export {
 export {
   readQuantizationRecord, QUANTIZATION_METADATA_KEY, type QuantizationRecord, type QuantParams, type ActivationQuant,
 } from './weights/tflite/quantization.js';
+export {
+  MobileNetV2ImageProcessor, MobileNetV2FeatureExtractor, resizeOutputSize,
+  type ProcessorImage, type SegmentationMapInput,
+} from './processing/processor.js';
+export { Resample, pilResize, type ResampleCode } from './processing/pil_resample.js';
+export type { ImageProcessorOptions, ImageProcessorSettings } from './processing/processor_config.js';
+export { toRgb, type RawImage } from './processing/image.js';

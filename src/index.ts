@@ -8,3 +8,4 @@ export * from './core.js';
 export { resolveModelFiles, type ResolveModelFilesOptions } from './hub/resolve_node.js';
 export { writeFolder } from './node/write_folder.js';
 export { convertTfliteFile } from './weights/tflite/convert_node.js';
+export { loadImage, decodeImage, loadSegmentationMap, encodePng, writePng, type ImageSource } from './processing/image_io_node.js';
