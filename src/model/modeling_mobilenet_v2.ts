@@ -11,10 +11,13 @@ import {
 import { check, MobileNetV2Error } from '../errors.js';
 import type { ModelFiles } from '../hub/model_files.js';
 import { getPlatform, type HubOptions } from '../platform.js';
-import { createSession, getOrtModule, type SessionOptions } from '../runtime/ort.js';
+import { calibrate, type CalibrationMethod } from '../quantization/calibrate.js';
+import { quantizeGraph } from '../quantization/qdq_graph.js';
+import { createSession, getOrtModule, type ModelDType, type SessionOptions } from '../runtime/ort.js';
 import { formatShape, type Float32Tensor, type Tensor } from '../tensor.js';
 import { parseTorchCheckpoint } from '../weights/pytorch.js';
 import { parseSafetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { QUANTIZATION_METADATA_KEY, readQuantizationRecord, type QuantizationRecord } from '../weights/tflite/quantization.js';
 import { backboneLayers, parameterSpecs } from './architecture.js';
 import { isBuffer } from './layers.js';
 import { buildGraph, OUTPUT, type GraphRequest, type Pooling } from './graph.js';
@@ -164,9 +167,47 @@ export abstract class MobileNetV2PreTrainedModel {
     return outIndices.map((i) => out.get(OUTPUT.hiddenState(i))!);
   }
 
-  /** The ONNX graph for a request, e.g. to run in another runtime (`export-onnx`). */
-  exportOnnx(request: Partial<GraphRequest> = {}): Uint8Array {
-    return buildGraph(this.config, this.weightLookup, this.fullRequest(request));
+  /**
+   * The ONNX graph for a request, e.g. to run in another runtime (`export-onnx`): float32, or for
+   * `int8` the integer QDQ graph (see {@link quantization}).
+   */
+  exportOnnx(request: Partial<GraphRequest> = {}, dtype: ModelDType = this.sessionOptions.dtype ?? 'fp32'): Uint8Array {
+    const graph = buildGraph(this.config, this.weightLookup, this.fullRequest(request));
+    if (dtype === 'fp32') return graph;
+    const record = this.quantization;
+    if (!record) {
+      throw new MobileNetV2Error(
+        'int8 needs quantization parameters and this checkpoint has none (only models converted from quantized TFLite files carry them): ' +
+          'calibrate it first on a few representative images (model.calibrate(pixelValues), or --calibrate <images> on the command line)',
+      );
+    }
+    return quantizeGraph(graph, record);
+  }
+
+  /**
+   * Scales and zero points of the integer graph: those of the quantized TFLite file the checkpoint
+   * was converted from, or those {@link calibrate} measured; undefined for a plain float checkpoint.
+   */
+  get quantization(): QuantizationRecord | undefined {
+    return readQuantizationRecord(this.checkpointMetadata, 'checkpoint metadata');
+  }
+
+  /**
+   * Measures int8 activation ranges on representative pixel values (a few preprocessed photos,
+   * `[B, C, H, W]` each) and keeps them in the checkpoint metadata, so that `dtype: 'int8'` runs
+   * and `savePretrained` stores them. Replaces any previous quantization.
+   */
+  async calibrate(
+    pixelValues: readonly Float32Tensor[], options: { method?: CalibrationMethod; source?: string } = {},
+  ): Promise<QuantizationRecord> {
+    for (const batch of pixelValues) checkPixelValues(batch, this.config.numChannels);
+    const graph = buildGraph(this.config, this.weightLookup, this.fullRequest({}));
+    const source = options.source ?? `${pixelValues.length} batch${pixelValues.length === 1 ? '' : 'es'}`;
+    const record = await calibrate(graph, pixelValues, source, { method: options.method, session: this.sessionOptions });
+    this.checkpointMetadata[QUANTIZATION_METADATA_KEY] = JSON.stringify(record);
+    // Integer sessions built from the previous ranges are stale.
+    if (this.sessionOptions.dtype === 'int8') await this.releaseSessions();
+    return record;
   }
 
   /** Number of trainable parameters (BatchNorm running statistics excluded), as transformers' `num_parameters()`. */
@@ -193,6 +234,10 @@ export abstract class MobileNetV2PreTrainedModel {
   /** Releases every ONNX Runtime session of this model. The model cannot run afterwards. */
   async dispose(): Promise<void> {
     this.disposed = true;
+    await this.releaseSessions();
+  }
+
+  private async releaseSessions(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(sessions.map(async (s) => (await s).release()));
@@ -227,7 +272,7 @@ export abstract class MobileNetV2PreTrainedModel {
     const key = JSON.stringify(request);
     let session = this.sessions.get(key);
     if (!session) {
-      session = createSession(buildGraph(this.config, this.weightLookup, request), this.sessionOptions);
+      session = createSession(this.exportOnnx(request), this.sessionOptions);
       this.sessions.set(key, session);
     }
     const ort = getOrtModule();
@@ -249,9 +294,11 @@ export abstract class MobileNetV2PreTrainedModel {
 
 function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, checkpoint: StateDict, source: string | null, options: SessionOptions, metadata: Record<string, string>): T {
   const { stateDict, report } = loadStateDict(checkpoint, parameterSpecs(config, cls.architecture), config.initializerRange, source);
+  check(options.dtype === undefined || options.dtype === 'fp32' || options.dtype === 'int8', `dtype must be "fp32" or "int8", got "${options.dtype}"`);
   const sessionOptions: SessionOptions = {
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
+    ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
   };
   return new cls(config, stateDict, report, sessionOptions, metadata);
 }

@@ -102,6 +102,11 @@ export interface ModelProto {
   metadataProps?: Array<{ key: string; value: string }>;
 }
 
+/** Parses ONNX model bytes (int64 fields as numbers, raw data as byte views), e.g. to rewrite a built graph. */
+export function decodeModel(bytes: Uint8Array): ModelProto {
+  return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, arrays: true }) as ModelProto;
+}
+
 /** Serialises a model to the ONNX protobuf bytes ONNX Runtime loads. */
 export function encodeModel(model: ModelProto): Uint8Array {
   return ModelProto.encode(ModelProto.fromObject(model)).finish();

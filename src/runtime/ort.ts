@@ -29,8 +29,16 @@ export function getOrtModule(): OrtModule {
   return registered;
 }
 
+/** Numeric precision a model runs in: float32, or integer (int8 weights, uint8 activations). */
+export type ModelDType = 'fp32' | 'int8';
+
 /** Session settings exposed to users. */
 export interface SessionOptions {
+  /**
+   * `int8` runs the integer (QDQ) graph: the checkpoint's own quantization (models converted from
+   * quantized TFLite files) or the ranges of `model.calibrate()`. Default `fp32`.
+   */
+  readonly dtype?: ModelDType;
   /** Intra-op threads (default: the runtime's choice; 1 is often fastest on a busy 2-core machine). */
   readonly threads?: number;
   /** Execution providers in order of preference (default `['cpu']` in Node, `['wasm']` in browsers). */

@@ -1,0 +1,168 @@
+/**
+ * Float ONNX graph + quantization record → the integer graph in QDQ form: each recorded activation
+ * gets a QuantizeLinear → DequantizeLinear pair, and every convolution (and the classifier's Gemm)
+ * that reads a quantized activation gets integer weights and an int32 bias behind
+ * DequantizeLinear. ONNX Runtime fuses `DQ → Conv [→ Clip] → Q` into QLinearConv (the ReLU6 clip
+ * disappears into the output range), residual adds into QLinearAdd and the classifier into QGemm,
+ * so the model runs on integer kernels; other runtimes read the same standard QDQ graph.
+ *
+ * Weights use the record's own scales and zero points when it has them (a quantized TFLite model
+ * rebuilt bit for bit), else symmetric per-channel int8 (a calibrated float checkpoint).
+ * Activations are stored as uint8 (int8 records are shifted by 128: same real values).
+ */
+import { MobileNetV2Error } from '../errors.js';
+import { decodeModel, encodeModel, OnnxDataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import type { QuantizationRecord } from '../weights/tflite/quantization.js';
+import { moduleKeys } from '../weights/tflite/weights.js';
+import { asUint8, quantizeBias, quantizeValues, symmetricWeightParams, type QuantParams } from './affine.js';
+import { activationPoints, consumersOf, INPUT_KEY, PASS_THROUGH } from './points.js';
+
+/** Ops whose weights (input 1) and bias (input 2) become integers when their input is quantized. */
+const WEIGHTED = new Set(['Conv', 'Gemm']);
+
+function rawBytes(data: Float32Array | Int32Array | Int8Array | Uint8Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** A float32 initializer's values (copied: decoded raw data need not be 4-byte aligned). */
+function floatValues(t: TensorProto): Float32Array {
+  if (t.dataType !== OnnxDataType.FLOAT) throw new MobileNetV2Error(`internal: initializer "${t.name}" is not float32`);
+  return new Float32Array(new Uint8Array(t.rawData).buffer);
+}
+
+/** Rewrites one decoded graph in place. */
+class QdqRewriter {
+  private readonly nodes: NodeProto[] = [];
+  private readonly initializers: Map<string, TensorProto>;
+
+  constructor(private readonly graph: ModelProto['graph'], private readonly record: QuantizationRecord) {
+    this.initializers = new Map(graph.initializer.map((t) => [t.name, t]));
+  }
+
+  private addInitializer(name: string, dataType: number, data: Float32Array | Int32Array | Int8Array | Uint8Array, dims: number[]): string {
+    this.initializers.set(name, { name, dataType, dims, rawData: rawBytes(data) });
+    return name;
+  }
+
+  /** Scale and zero-point initializers of `params` (vectors when per channel). */
+  private paramInitializers(prefix: string, params: QuantParams, zeroType: 'uint8' | 'int8' | 'int32'): [string, string] {
+    const dims = params.scale.length > 1 ? [params.scale.length] : [];
+    const scale = this.addInitializer(`${prefix}.scale`, OnnxDataType.FLOAT, Float32Array.from(params.scale), dims);
+    const zeros = zeroType === 'uint8' ? Uint8Array.from(params.zero_point)
+      : zeroType === 'int8' ? Int8Array.from(params.zero_point) : Int32Array.from(params.zero_point);
+    const typeCode = zeroType === 'uint8' ? OnnxDataType.UINT8 : zeroType === 'int8' ? OnnxDataType.INT8 : OnnxDataType.INT32;
+    return [scale, this.addInitializer(`${prefix}.zero_point`, typeCode, zeros, dims)];
+  }
+
+  private dequantize(quantized: string, output: string, params: QuantParams, zeroType: 'uint8' | 'int8' | 'int32'): void {
+    const [scale, zero] = this.paramInitializers(output, params, zeroType);
+    const axis = params.scale.length > 1 ? { axis: 0 } : {};
+    this.nodes.push(node('DequantizeLinear', [quantized, scale, zero], output, `${output}.dequantize`, axis));
+  }
+
+  /** `Q → DQ` after `producer`, whose output keeps its name and now carries quantized values. */
+  private quantizeActivation(producer: NodeProto, params: QuantParams): void {
+    const tensor = producer.output[0]!;
+    producer.output[0] = `${tensor}.float`;
+    const [scale, zero] = this.paramInitializers(`${tensor}.activation`, params, 'uint8');
+    this.nodes.push(node('QuantizeLinear', [producer.output[0], scale, zero], `${tensor}.quantized`, `${tensor}.quantize`));
+    this.nodes.push(node('DequantizeLinear', [`${tensor}.quantized`, scale, zero], tensor, `${tensor}.dequantize`));
+  }
+
+  /** Integer weights (+ int32 bias) of a Conv / Gemm reading an activation of scale `inputScale`. */
+  private quantizeWeights(op: NodeProto, inputScale: number): void {
+    const [, weightName, biasName] = op.input;
+    const weight = this.initializers.get(weightName!);
+    if (!weight) return;
+    const values = floatValues(weight);
+    const channels = weight.dims[0]!;
+    const keys = moduleKeys(op.name);
+    const recorded = this.record.weights[keys.weight];
+    const params = recorded && isSymmetricInt8(recorded, channels) ? recorded : symmetricWeightParams(values, channels);
+    const quantized = quantizeValues(values, params);
+    const typeCode = params.dtype === 'uint8' ? OnnxDataType.UINT8 : OnnxDataType.INT8;
+    this.initializers.delete(weightName!);
+    this.dequantize(this.addInitializer(`${weightName}.quantized`, typeCode, quantized, weight.dims), weightName!, params, params.dtype as 'uint8' | 'int8');
+    const bias = biasName ? this.initializers.get(biasName) : undefined;
+    if (!bias) return;
+    const q = quantizeBias(floatValues(bias), inputScale, params);
+    this.initializers.delete(biasName!);
+    const biasParams: QuantParams = { dtype: 'int32', scale: q.scale, zero_point: q.scale.map(() => 0), axis: q.scale.length > 1 ? 0 : null };
+    this.dequantize(this.addInitializer(`${biasName}.quantized`, OnnxDataType.INT32, q.values, bias.dims), biasName!, biasParams, 'int32');
+  }
+
+  /** A scalar float initializer's value, or `fallback` for an omitted optional input. */
+  private scalarInput(name: string | undefined, fallback: number): number {
+    const t = name ? this.initializers.get(name) : undefined;
+    return t ? floatValues(t)[0]! : fallback;
+  }
+
+  /**
+   * Whether a ReLU / Clip before a quantization to `params` clamps nothing that saturating to
+   * 0..255 does not clamp: zero maps to the lowest integer and the upper bound to (or past) 255.
+   */
+  private clampIsSaturation(op: NodeProto, params: QuantParams): boolean {
+    if (op.opType !== 'Relu' && op.opType !== 'Clip') return false;
+    const lo = op.opType === 'Clip' ? this.scalarInput(op.input[1], -Infinity) : 0;
+    const hi = op.opType === 'Clip' ? this.scalarInput(op.input[2], Infinity) : Infinity;
+    const [scale, zero] = [params.scale[0]!, params.zero_point[0]!];
+    return zero + Math.round(lo / scale) <= 0 && zero + Math.round(hi / scale) >= 255;
+  }
+
+  rewrite(): void {
+    const params = new Map<string, QuantParams>();
+    for (const point of activationPoints(this.graph)) {
+      // The stem conv stays float: 3 input channels make a poor integer GEMM (measured slower than
+      // float32), so quantization starts at its output.
+      if (point.key === INPUT_KEY) continue;
+      const p = this.record.activations[point.key]?.output;
+      if (p && p.scale.length === 1) params.set(point.tensor, asUint8(p));
+    }
+    const consumers = consumersOf(this.graph.node);
+    for (const op of this.graph.node) {
+      const inputParams = params.get(op.input[0]!);
+      if (PASS_THROUGH.has(op.opType) && inputParams && !params.has(op.output[0]!)) params.set(op.output[0]!, inputParams);
+      const outParams = params.get(op.output[0]!);
+      const producer = this.nodes.find((n) => n.output[0] === op.input[0]);
+      if (outParams && producer && consumers.get(op.input[0]!)?.length === 1 && this.clampIsSaturation(op, outParams)) {
+        // The activation only clamps to what uint8 saturation clamps anyway (TFLite's fused
+        // ReLU6): drop it, so that its producer writes the quantized output directly.
+        producer.output[0] = op.output[0]!;
+        this.quantizeActivation(producer, outParams);
+        continue;
+      }
+      if (WEIGHTED.has(op.opType) && inputParams) this.quantizeWeights(op, inputParams.scale[0]!);
+      this.nodes.push(op);
+      if (outParams) this.quantizeActivation(op, outParams);
+    }
+    this.graph.node = this.nodes;
+    // Dropped clamps leave their bounds unused; ONNX Runtime warns about unused initializers.
+    const used = new Set(this.nodes.flatMap((n) => n.input));
+    this.graph.initializer = [...this.initializers.values()].filter((t) => used.has(t.name));
+  }
+}
+
+/**
+ * Whether recorded weight parameters can be used as they are: ONNX Runtime's fast integer
+ * convolutions need symmetric int8 weights (zero point 0), one scale or one per output channel.
+ */
+function isSymmetricInt8(params: QuantParams, channels: number): boolean {
+  return params.dtype === 'int8' && params.zero_point.every((z) => z === 0) && (params.scale.length === 1 || params.scale.length === channels);
+}
+
+function node(opType: string, input: string[], output: string, name: string, attrs: { axis?: number } = {}): NodeProto {
+  const attribute = attrs.axis === undefined ? [] : [{ name: 'axis', type: 2, i: attrs.axis }];
+  return { opType, name, input, output: [output], attribute };
+}
+
+/**
+ * The integer (QDQ) version of a float graph built by this library, quantized as `record` says.
+ * Activations the record has no entry for stay float, so every graph request (hidden states,
+ * segmentation head) still runs; inputs and outputs stay float32 with the same names.
+ */
+export function quantizeGraph(floatGraph: Uint8Array, record: QuantizationRecord): Uint8Array {
+  const model = decodeModel(floatGraph);
+  new QdqRewriter(model.graph, record).rewrite();
+  model.metadataProps = [...(model.metadataProps ?? []), { key: 'quantization', value: `int8 (QDQ) from ${record.source}` }];
+  return encodeModel(model);
+}
