@@ -1,7 +1,7 @@
 /**
- * Model files of a hub repo in the browser: fetched from `{endpoint}/{repo}/resolve/{revision}/{file}`
- * (the hub or a static mirror) and kept in the Cache Storage API, so a page loads a model from the
- * network once. No Node APIs here.
+ * Model files in the browser: a hub repo fetched from `{endpoint}/{repo}/resolve/{revision}/{file}`
+ * (the hub or a static mirror), or a folder at a plain URL such as the page's own `./models/x`,
+ * kept in the Cache Storage API, so a page loads a model from the network once. No Node APIs here.
  *
  * Cached entries are served without asking the network again, also for a branch such as `main`:
  * pin a commit as the revision for reproducible loads, or delete the cache (`caches.delete(name)`)
@@ -25,12 +25,8 @@ import {
 } from './hub_common.js';
 import type { DownloadProgressCallback, ModelFiles } from './model_files.js';
 
-/** Options of {@link BrowserHubFiles}. */
-export interface BrowserHubFilesOptions {
-  /** Branch, tag or commit; default `main`. */
-  readonly revision?: string;
-  /** Hub or mirror base URL; default https://huggingface.co. */
-  readonly endpoint?: string;
+/** How the browser file sources fetch and cache (shared by {@link BrowserHubFiles} and {@link BrowserUrlFiles}). */
+export interface BrowserFetchOptions {
   /** Bearer token for private or gated models (it is visible to the page's scripts). */
   readonly token?: string;
   /** Answer from the Cache Storage only. */
@@ -42,6 +38,17 @@ export interface BrowserHubFilesOptions {
   /** fetch to use (a proxy or a test double); default the global one. */
   readonly fetch?: typeof fetch;
 }
+
+/** Options of {@link BrowserHubFiles}. */
+export interface BrowserHubFilesOptions extends BrowserFetchOptions {
+  /** Branch, tag or commit; default `main`. */
+  readonly revision?: string;
+  /** Hub or mirror base URL; default https://huggingface.co. */
+  readonly endpoint?: string;
+}
+
+/** Turns an HTTP failure (status and the hub's `X-Error-Code`) into the error to throw. */
+type FailureMessage = (status: number, errorCode: string | null) => MobileNetV2Error;
 
 /** Status stored in the cache for a file the repo does not have, so offline loads know it. */
 const ABSENT_STATUS = 404;
@@ -75,48 +82,104 @@ export class BrowserHubFiles implements ModelFiles {
   async read(name: string): Promise<Uint8Array | null> {
     checkRepoPath(name, 'file name');
     const url = resolveUrl(this.#endpoint, this.#repoId, this.#revision, name);
-    // Cache Storage exists only in secure contexts; elsewhere every read goes to the network.
-    const cacheName = this.#options.cacheName ?? 'mobilenet-v2-hub';
-    const cache = typeof caches === 'undefined' ? undefined : await caches.open(cacheName);
-    const cached = await cache?.match(url);
-    if (cached !== undefined) {
-      return cached.status === ABSENT_STATUS ? null : new Uint8Array(await cached.arrayBuffer());
+    return readThroughCache(url, name, this.description, this.#options, (status, errorCode) =>
+      hubResponseError(status, errorCode, this.#repoId, this.#revision, this.#endpoint, name),
+    );
+  }
+}
+
+/**
+ * Model files under a plain URL, `{base}/{file}`: a folder served with a page (relative bases such
+ * as `./models/x` are taken against the page's address) or any static server. Cached in the Cache
+ * Storage API like {@link BrowserHubFiles}, with the same rule: cached files are served without
+ * asking the network again.
+ */
+export class BrowserUrlFiles implements ModelFiles {
+  readonly description: string;
+  /** Absolute base URL ending in `/`. */
+  readonly #base: string;
+  readonly #options: BrowserFetchOptions;
+
+  /** Files under `base` (absolute, or relative to the page); nothing is fetched before the first read. */
+  constructor(base: string, options: BrowserFetchOptions = {}) {
+    let url: URL;
+    try {
+      url = new URL(base.replace(/\/*$/, '/'), globalThis.location?.href);
+    } catch {
+      throw new MobileNetV2Error(`"${base}" is not a valid URL (and there is no page address to resolve it against)`);
     }
-    if (this.#options.offline) {
-      throw new MobileNetV2Error(`${name} of ${this.description} is not in the browser cache and offline mode is on`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new MobileNetV2Error(`model URL ${url.href} must be http(s), not ${url.protocol}`);
     }
-    const bytes = await this.#download(name, url);
-    await cache?.put(url, bytes === null ? new Response(null, { status: ABSENT_STATUS }) : new Response(bytes));
-    return bytes;
+    this.#base = url.href;
+    this.#options = options;
+    this.description = url.href.slice(0, -1);
   }
 
-  /** Fetches and verifies one file; `null` when the repo does not have it. */
-  async #download(name: string, url: string): Promise<Uint8Array<ArrayBuffer> | null> {
-    const { token, onProgress } = this.#options;
-    let response: Response;
-    try {
-      const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
-      response = await (this.#options.fetch ?? fetch)(url, { headers });
-    } catch (err) {
-      throw new MobileNetV2Error(`cannot download ${url}: ${(err as Error).message}`);
-    }
-    const errorCode = response.headers.get('x-error-code');
-    if (isMissingEntry(response.status, errorCode)) return null;
-    if (!response.ok) {
-      throw hubResponseError(response.status, errorCode, this.#repoId, this.#revision, this.#endpoint, name);
-    }
-    const { etag } = fileMetadata(response.headers);
-    // Browsers decode gzip without saying so (Content-Encoding is hidden cross-origin), so
-    // Content-Length is only a progress estimate; the hub's X-Linked-Size is exact when visible.
-    const length = response.headers.get('content-length');
-    const linkedSize = response.headers.get('x-linked-size');
-    const total = linkedSize ?? length;
-    const bytes = await readBody(response, (loaded, done) =>
-      onProgress?.({ file: name, loaded, total: total === null ? undefined : Number(total), done }),
+  async read(name: string): Promise<Uint8Array | null> {
+    checkRepoPath(name, 'file name');
+    const url = this.#base + name.split('/').map(encodeURIComponent).join('/');
+    return readThroughCache(url, name, this.description, this.#options, (status) =>
+      new MobileNetV2Error(`downloading ${url} failed: HTTP ${status}`),
     );
-    await verify(bytes, etag, linkedSize === null ? undefined : Number(linkedSize), url);
-    return bytes;
   }
+}
+
+/**
+ * Reads `url` through the Cache Storage: a cached copy (or remembered absence) is served without a
+ * request; otherwise the file is downloaded, verified and stored.
+ */
+async function readThroughCache(
+  url: string,
+  name: string,
+  description: string,
+  options: BrowserFetchOptions,
+  failure: FailureMessage,
+): Promise<Uint8Array | null> {
+  // Cache Storage exists only in secure contexts; elsewhere every read goes to the network.
+  const cacheName = options.cacheName ?? 'mobilenet-v2-hub';
+  const cache = typeof caches === 'undefined' ? undefined : await caches.open(cacheName);
+  const cached = await cache?.match(url);
+  if (cached !== undefined) {
+    return cached.status === ABSENT_STATUS ? null : new Uint8Array(await cached.arrayBuffer());
+  }
+  if (options.offline) {
+    throw new MobileNetV2Error(`${name} of ${description} is not in the browser cache and offline mode is on`);
+  }
+  const bytes = await download(url, name, options, failure);
+  await cache?.put(url, bytes === null ? new Response(null, { status: ABSENT_STATUS }) : new Response(bytes));
+  return bytes;
+}
+
+/** Fetches and verifies one file; `null` when the server says it does not have it. */
+async function download(
+  url: string,
+  name: string,
+  options: BrowserFetchOptions,
+  failure: FailureMessage,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  const { token, onProgress } = options;
+  let response: Response;
+  try {
+    const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
+    response = await (options.fetch ?? fetch)(url, { headers });
+  } catch (err) {
+    throw new MobileNetV2Error(`cannot download ${url}: ${(err as Error).message}`);
+  }
+  const errorCode = response.headers.get('x-error-code');
+  if (isMissingEntry(response.status, errorCode)) return null;
+  if (!response.ok) throw failure(response.status, errorCode);
+  const { etag } = fileMetadata(response.headers);
+  // Browsers decode gzip without saying so (Content-Encoding is hidden cross-origin), so
+  // Content-Length is only a progress estimate; the hub's X-Linked-Size is exact when visible.
+  const length = response.headers.get('content-length');
+  const linkedSize = response.headers.get('x-linked-size');
+  const total = linkedSize ?? length;
+  const bytes = await readBody(response, (loaded, done) =>
+    onProgress?.({ file: name, loaded, total: total === null ? undefined : Number(total), done }),
+  );
+  await verify(bytes, etag, linkedSize === null ? undefined : Number(linkedSize), url);
+  return bytes;
 }
 
 /**

@@ -1,0 +1,165 @@
+/**
+ * `npm run test:browser`: the demo page (built into dist/demo by `npm run build:web`) served on
+ * 127.0.0.1 and driven in Debian's headless Chromium. It picks `cat.bmp` and
+ * `bird_segmentation.bmp` through the page's file input and checks that the browser (onnxruntime-web,
+ * WebAssembly) decodes the same pixels and finds the same top-1 class, probability (within 1e-3)
+ * and bird share as Node (onnxruntime-node), that the models come from the Cache Storage after a
+ * reload, and saves screenshots. Prints `N passed, N failed`; exits non-zero on any failure.
+ *
+ * `node dist/test/browser/run.js --serve [port]` only serves the page, for a person to open.
+ */
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+import { REAL_FIXTURES, REPO_ROOT } from '../helpers.js';
+import { ensureChromium, launchChromium } from './chromium.js';
+import { NodeReference, type NodeResult, type Speed } from './node_reference.js';
+import { serveStatic } from './server.js';
+
+const DEMO_DIR = resolve(REPO_ROOT, 'dist/demo');
+const OUTPUT_DIR = resolve(REPO_ROOT, 'dist/browser-test');
+const CAT = resolve(REAL_FIXTURES, 'images/cat.bmp');
+const BIRD = resolve(REAL_FIXTURES, 'images/bird_segmentation.bmp');
+/** Loading and warming up both models; generous for a busy 2-core machine. */
+const LOAD_TIMEOUT_MS = 180_000;
+const RUNS = { classify: 10, segment: 3 };
+const ROUNDS = 2;
+/** WebAssembly threads for the page: one per core, as onnxruntime-node uses (up to 4). */
+const THREADS = Math.min(4, availableParallelism());
+
+/** The part of the page's `window.mobilenetDemo` (web/main.ts) this test reads. */
+interface PageResult {
+  file: string;
+  pixelsSha256: string;
+  classes: { label: string; score: number }[];
+  segments: { label: string; share: number }[];
+}
+interface PageState {
+  state: string;
+  error?: string;
+  result?: PageResult | undefined;
+  runtime?: { executionProviders: string[]; threads: number; crossOriginIsolated: boolean };
+  loadMs?: { classifier: number; segmenter: number };
+}
+declare const window: { mobilenetDemo?: PageState & { benchmark(runs: typeof RUNS): Promise<Speed> } };
+
+let passed = 0;
+let failed = 0;
+
+/** Records one check and prints it. */
+function check(ok: boolean, what: string, detail = ''): void {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok    ' : 'FAILED'} ${what}${detail ? `: ${detail}` : ''}`);
+}
+
+/** Waits until `done` holds in the page, then returns the page's state (throws when the page failed). */
+async function waitForPage(page: Page, done: () => boolean): Promise<PageState> {
+  await page.waitForFunction(done, null, { timeout: LOAD_TIMEOUT_MS });
+  const demo = await page.evaluate(() => {
+    const { state, error, result, runtime, loadMs } = window.mobilenetDemo!;
+    return { state, error, result, runtime, loadMs };
+  });
+  if (demo.state === 'error') throw new Error(`the page failed: ${demo.error}`);
+  return demo;
+}
+
+/** Opens the page and waits for its models. */
+async function openPage(page: Page, url: string): Promise<PageState> {
+  await page.goto(`${url}?ep=wasm&threads=${THREADS}`);
+  return waitForPage(page, () => (window.mobilenetDemo?.state ?? 'loading') !== 'loading');
+}
+
+/** Picks `path` in the page's file input and returns what the page found. */
+async function analyse(page: Page, path: string): Promise<PageResult> {
+  await page.evaluate(() => {
+    window.mobilenetDemo!.result = undefined;
+  });
+  await page.setInputFiles('#file', path);
+  const { result } = await waitForPage(page, () => window.mobilenetDemo!.result !== undefined || window.mobilenetDemo!.state === 'error');
+  if (result?.file !== basename(path)) throw new Error(`the page shows ${result?.file}, not ${basename(path)}`);
+  return result;
+}
+
+function compareImage(name: string, browser: PageResult, node: NodeResult): void {
+  check(browser.pixelsSha256 === node.pixelsSha256, `${name}: Chromium decodes the same RGB pixels as Node`, browser.pixelsSha256.slice(0, 16));
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  const path = join(OUTPUT_DIR, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  check((await stat(path)).size > 10_000, `screenshot saved`, path);
+}
+
+async function runChecks(page: Page, url: string, requests: string[], node: NodeReference): Promise<void> {
+  const started = await openPage(page, url);
+  console.log(`page ready: ${JSON.stringify(started.runtime)}, model load + warm-up ms ${JSON.stringify(started.loadMs)}`);
+
+  const cat = await analyse(page, CAT);
+  const nodeCat = await node.analyse(CAT);
+  compareImage('cat.bmp', cat, nodeCat);
+  const [top, nodeTop] = [cat.classes[0]!, nodeCat.classes[0]!];
+  check(top.label === 'Egyptian cat' && nodeTop.label === 'Egyptian cat', 'cat.bmp: top-1 is "Egyptian cat" in Chromium and Node', `${top.label} / ${nodeTop.label}`);
+  check(Math.abs(top.score - nodeTop.score) <= 1e-3, 'cat.bmp: top-1 probability equals Node\'s within 1e-3', `${top.score} vs ${nodeTop.score}`);
+  await screenshot(page, 'cat');
+
+  const bird = await analyse(page, BIRD);
+  const nodeBird = await node.analyse(BIRD);
+  compareImage('bird_segmentation.bmp', bird, nodeBird);
+  const share = bird.segments.find((s) => s.label === 'bird')?.share ?? 0;
+  const nodeShare = nodeBird.shares.get('bird') ?? 0;
+  check(share > 0 && share === nodeShare, 'bird_segmentation.bmp: bird share equals Node\'s', `${share} vs ${nodeShare}`);
+  await screenshot(page, 'bird_segmentation');
+
+  // Other work on the machine skews single measurements: alternate the two and keep each one's best.
+  const speeds: { browser: Speed[]; node: Speed[] } = { browser: [], node: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    speeds.browser.push(await page.evaluate((runs) => window.mobilenetDemo!.benchmark(runs), RUNS));
+    speeds.node.push(await node.benchmark(nodeBird.image, RUNS));
+  }
+  const best = (list: Speed[], key: keyof Speed) => Math.min(...list.map((s) => s[key])).toFixed(1);
+  console.log(`ms/image on bird_segmentation.bmp (best of ${ROUNDS}), Chromium with ${started.runtime?.threads} WebAssembly thread(s), Node with onnxruntime-node's default threads:`);
+  console.log(`  classification: Chromium WASM ${best(speeds.browser, 'classifyMs')}, Node ${best(speeds.node, 'classifyMs')}`);
+  console.log(`  segmentation:   Chromium WASM ${best(speeds.browser, 'segmentMs')}, Node ${best(speeds.node, 'segmentMs')}`);
+
+  const before = requests.length;
+  await openPage(page, url);
+  const refetched = requests.slice(before).filter((path) => path.startsWith('/models/'));
+  check(refetched.length === 0, 'after a reload the models come from the Cache Storage', refetched.join(', ') || 'no model requests');
+}
+
+async function main(): Promise<void> {
+  if (!(await stat(join(DEMO_DIR, 'index.html')).catch(() => null))) throw new Error(`${DEMO_DIR} has no page: run npm run build:web`);
+  if (process.argv[2] === '--serve') {
+    const server = await serveStatic(DEMO_DIR, Number(process.argv[3] ?? 8080));
+    console.log(`serving the demo at ${server.url} (Ctrl-C stops)`);
+    return;
+  }
+  ensureChromium();
+  await mkdir(OUTPUT_DIR, { recursive: true });
+  const profile = await mkdtemp(join(tmpdir(), 'mobilenet-v2-chromium-'));
+  const server = await serveStatic(DEMO_DIR);
+  const node = await NodeReference.load();
+  const context = await launchChromium(profile);
+  try {
+    const page = await context.newPage();
+    page.on('pageerror', (err) => check(false, 'no uncaught error in the page', err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') console.log(`[page console] ${msg.text()}`);
+    });
+    await runChecks(page, server.url, server.requests, node);
+  } catch (err) {
+    check(false, 'the browser test ran to the end', (err as Error).message);
+  } finally {
+    await context.close();
+    await server.close();
+    await node.dispose();
+    await rm(profile, { recursive: true, force: true });
+  }
+  console.log(`screenshots in ${OUTPUT_DIR}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 ? 0 : 1;
+}
+
+await main();
