@@ -108,6 +108,9 @@ async function screenshot(page: Page, name: string): Promise<void> {
 async function runChecks(page: Page, url: string, requests: string[], node: NodeReference): Promise<void> {
   const started = await openPage(page, url);
   console.log(`page ready: ${JSON.stringify(started.runtime)}, model load + warm-up ms ${JSON.stringify(started.loadMs)}`);
+  const runtime = started.runtime!;
+  check(runtime.crossOriginIsolated && runtime.threads === THREADS, 'the page is cross-origin isolated and runs the requested WebAssembly threads',
+    `${runtime.threads} of ${THREADS}`);
 
   const cat = await analyse(page, CAT);
   const nodeCat = await node.analyse(CAT);
@@ -135,7 +138,7 @@ async function runChecks(page: Page, url: string, requests: string[], node: Node
     speeds.node.push(await node.benchmark(nodeCat.image, RUNS));
   }
   const best = (list: Speed[], key: keyof Speed) => Math.min(...list.map((s) => s[key])).toFixed(1);
-  console.log(`ms/image on cat.bmp (best of ${ROUNDS}), Chromium with ${started.runtime?.threads} WebAssembly thread(s), Node with onnxruntime-node's default threads:`);
+  console.log(`ms/image on cat.bmp (best of ${ROUNDS}), Chromium with ${runtime.threads} WebAssembly thread(s), Node with onnxruntime-node's default threads:`);
   console.log(`  classification: Chromium WASM ${best(speeds.browser, 'classifyMs')}, Node ${best(speeds.node, 'classifyMs')}`);
   console.log(`  segmentation:   Chromium WASM ${best(speeds.browser, 'segmentMs')}, Node ${best(speeds.node, 'segmentMs')}`);
 
