@@ -1,0 +1,124 @@
+/**
+ * Pieces the image commands of the CLI share (`classify`, `segment`, `embed`, `info`): the model
+ * options, number parsing, loading a task's pipeline, collecting the image files and printing
+ * results as JSON.
+ */
+import { basename } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { MobileNetV2Error } from '../errors.js';
+import { DEFAULT_BATCH_SIZE } from './base.js';
+import { runBatches, type BatchJob, type BatchSummary } from './batch_runner_node.js';
+import { DEFAULT_MODELS } from './default_models_node.js';
+import { collectImageFiles, IMAGE_EXTENSIONS } from './image_files_node.js';
+import { pipeline } from './pipeline_node.js';
+import type { PipelineOfTask, PipelineTask } from './pipeline.js';
+
+/** The model options every image command takes. */
+export interface ModelFlags {
+  /** Folder or hub id; default: the shipped model of the task. */
+  model?: string;
+  /** Hub branch, tag or commit. */
+  revision?: string;
+}
+
+/** Model options plus batching. */
+export interface BatchFlags extends ModelFlags {
+  batchSize: number;
+}
+
+/** A commander parser for a positive integer option value. */
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer.');
+  return n;
+}
+
+/** Adds `--model` and `--revision`; `defaultHelp` says what is used without `--model`. */
+export function addModelOptions(command: Command, defaultHelp: string): Command {
+  return command
+    .option('-m, --model <model>', `model folder or hub id (default: ${defaultHelp})`)
+    .option('--revision <rev>', 'hub branch, tag or commit of --model (default: main)');
+}
+
+/**
+ * Adds a command that takes image files and folders, with `--model`, `--revision` and
+ * `--batch-size`; `defaultHelp` says which model is used without `--model`.
+ */
+export function addImageCommand(program: Command, name: string, description: string, defaultHelp: string): Command {
+  const command = program.command(name).description(description).argument('<images...>', IMAGE_ARGS_HELP);
+  return addModelOptions(command, defaultHelp).option('-b, --batch-size <n>', 'images per model run', positiveInteger, DEFAULT_BATCH_SIZE);
+}
+
+/** Names the model of a command in its output: `--model` as given, or the built-in default's folder name. */
+export function modelName(task: PipelineTask, flags: ModelFlags): string {
+  return flags.model ?? `${basename(DEFAULT_MODELS[task])} (built in)`;
+}
+
+/**
+ * Loads the pipeline for `task` from `--model` (or the shipped default) and `--revision`, runs
+ * `body` with it and releases it.
+ */
+export async function withPipeline<T extends PipelineTask, V>(
+  task: T, flags: ModelFlags & { batchSize?: number }, body: (pipe: PipelineOfTask[T]) => Promise<V>,
+): Promise<V> {
+  const pipe = await pipeline(task, flags.model, {
+    ...(flags.revision !== undefined ? { revision: flags.revision } : {}),
+    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+  });
+  try {
+    return await body(pipe);
+  } finally {
+    await pipe.dispose();
+  }
+}
+
+/**
+ * Runs the model over the files in `--batch-size` batches (see {@link runBatches}), closes the JSON
+ * output and sets exit code 1 when some images failed.
+ */
+export async function processFiles<R>(
+  command: Command, flags: BatchFlags, files: readonly string[], json: JsonStream | null,
+  run: BatchJob<R>['run'], done: BatchJob<R>['done'],
+): Promise<BatchSummary> {
+  const summary = await runBatches({ files, batchSize: flags.batchSize, verbose: command.optsWithGlobals().verbose === true, run, done });
+  json?.end();
+  if (summary.failed > 0) process.exitCode = 1;
+  return summary;
+}
+
+/** Help text listing the image extensions folders are searched for. */
+export const IMAGE_ARGS_HELP = `image files, or folders searched recursively for ${[...IMAGE_EXTENSIONS].map((e) => e.slice(1)).join(', ')} files`;
+
+/**
+ * The image files of the command line.
+ *
+ * @throws MobileNetV2Error when the arguments yield no file (empty folders).
+ */
+export async function imageFiles(args: readonly string[]): Promise<{ files: string[]; several: boolean }> {
+  const { files, sawFolder } = await collectImageFiles(args);
+  if (files.length === 0) throw new MobileNetV2Error(`no image files found in ${args.join(', ')}`);
+  return { files, several: files.length > 1 || sawFolder };
+}
+
+/**
+ * Prints JSON values as they come: a lone object for one image, or the elements of one JSON array
+ * when the command line names several images or a folder (so scripts get a stable shape).
+ */
+export class JsonStream {
+  private count = 0;
+
+  constructor(private readonly asArray: boolean) {}
+
+  /** Prints one value. */
+  write(value: unknown): void {
+    const text = JSON.stringify(value);
+    if (!this.asArray) process.stdout.write(`${text}\n`);
+    else process.stdout.write(`${this.count === 0 ? '[' : ','}\n  ${text}`);
+    this.count++;
+  }
+
+  /** Closes the array (prints `[]` when nothing was written). */
+  end(): void {
+    if (this.asArray) process.stdout.write(this.count === 0 ? '[]\n' : '\n]\n');
+  }
+}
