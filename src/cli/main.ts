@@ -5,9 +5,13 @@
  * on stderr and a non-zero exit code (stack traces only with `--verbose`).
  */
 import { Command } from 'commander';
+import { register as classify } from './commands/classify.js';
 import { register as convert } from './commands/convert.js';
+import { register as embed } from './commands/embed.js';
 import { register as forward } from './commands/forward.js';
+import { register as info } from './commands/info.js';
 import { register as preprocess } from './commands/preprocess.js';
+import { register as segment } from './commands/segment.js';
 import { runCli } from './run.js';
 
 const program = new Command('mobilenet-v2')
@@ -15,6 +19,10 @@ const program = new Command('mobilenet-v2')
   .option('--verbose', 'print stack traces on errors');
 
 const commands: Array<(program: Command) => void> = [
+  classify,
+  segment,
+  embed,
+  info,
   convert,
   forward,
   preprocess,
