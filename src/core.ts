@@ -31,3 +31,17 @@ export {
 export { Resample, pilResize, type ResampleCode } from './processing/pil_resample.js';
 export type { ImageProcessorOptions, ImageProcessorSettings } from './processing/processor_config.js';
 export { toRgb, type RawImage } from './processing/image.js';
+export {
+  createPipeline, loadImageProcessor, PIPELINE_TASKS, type PipelineTask, type PipelineOfTask, type PipelineOptions,
+} from './pipelines/pipeline.js';
+export { Pipeline, DEFAULT_BATCH_SIZE, type PipelineImage, type ImageReader, type PipelineSettings } from './pipelines/base.js';
+export {
+  ImageClassificationPipeline, DEFAULT_TOP_K, type ClassificationResult, type ImageClassificationOptions,
+} from './pipelines/image_classification.js';
+export {
+  ImageSegmentationPipeline, segmentMask, type SegmentationResult, type SegmentSummary, type SegmentMask, type SegmentationPrediction,
+} from './pipelines/image_segmentation.js';
+export { ImageFeatureExtractionPipeline, globalAveragePool, type ImageFeatureExtractionOptions } from './pipelines/image_feature_extraction.js';
+export { labelMapFromLogits, type LabelMap } from './pipelines/segmentation_map.js';
+export { pascalVocPalette, overlayLabelMap, type Rgb } from './pipelines/palette.js';
+export { countMacs, type MacCount, type LayerCost } from './pipelines/model_summary.js';

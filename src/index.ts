@@ -9,3 +9,5 @@ export { resolveModelFiles, type ResolveModelFilesOptions } from './hub/resolve_
 export { writeFolder } from './node/write_folder.js';
 export { convertTfliteFile } from './weights/tflite/convert_node.js';
 export { loadImage, decodeImage, loadSegmentationMap, encodePng, writePng, type ImageSource } from './processing/image_io_node.js';
+export { pipeline } from './pipelines/pipeline_node.js';
+export { DEFAULT_MODELS, DEFAULT_CLASSIFIER, DEFAULT_SEGMENTER } from './pipelines/default_models_node.js';
