@@ -40,15 +40,35 @@ export function failureLine(file: string, err: unknown): string {
   return `mobilenet-v2: ${message.startsWith(`${file}:`) ? message : `${file}: ${message}`}\n`;
 }
 
-/** A progress bar on stderr when it is a terminal and there are enough images; otherwise null. */
-function progressBar(total: number): cliProgress.SingleBar | null {
-  if (!process.stderr.isTTY || total < PROGRESS_MIN_IMAGES) return null;
-  const bar = new cliProgress.SingleBar(
+/** Where progress and failure lines go. */
+interface Progress {
+  /** Counts `n` more images as done. */
+  tick(n: number): void;
+  /** Prints one line (ending in a newline) on stderr, above the bar if there is one. */
+  log(line: string): void;
+  /** Removes the bar. */
+  stop(): void;
+}
+
+/** A progress bar on stderr when it is a terminal and there are enough images; otherwise plain stderr lines. */
+function progress(total: number): Progress {
+  if (!process.stderr.isTTY || total < PROGRESS_MIN_IMAGES) {
+    return { tick: () => {}, log: (line) => process.stderr.write(line), stop: () => {} };
+  }
+  // A MultiBar, because only it can print lines above the bar without garbling it.
+  const bars = new cliProgress.MultiBar(
     { stream: process.stderr, clearOnComplete: true, hideCursor: true, format: ' {bar} {value}/{total} images | {eta_formatted} left' },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, 0);
-  return bar;
+  const bar = bars.create(total, 0);
+  return {
+    tick: (n) => bar.increment(n),
+    log: (line) => {
+      bars.log(line);
+      bars.update(); // flush now rather than at the next redraw
+    },
+    stop: () => bars.stop(),
+  };
 }
 
 async function decodeAll(files: readonly string[]): Promise<Decoded[]> {
@@ -62,13 +82,12 @@ async function decodeAll(files: readonly string[]): Promise<Decoded[]> {
  * at a time to isolate the bad one.
  */
 export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
-  const bar = progressBar(job.files.length);
+  const bar = progress(job.files.length);
   let failed = 0;
   const report = (file: string, err: unknown): void => {
     failed++;
-    if (bar) process.stderr.write('\r\x1b[K');
-    process.stderr.write(failureLine(file, err));
-    if (job.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    bar.log(failureLine(file, err));
+    if (job.verbose && err instanceof Error && err.stack) bar.log(`${err.stack}\n`);
   };
   const batches: string[][] = [];
   for (let i = 0; i < job.files.length; i += job.batchSize) batches.push(job.files.slice(i, i + job.batchSize));
@@ -89,10 +108,10 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
           report(item.file, err);
         }
       }
-      bar?.increment(batches[b]!.length);
+      bar.tick(batches[b]!.length);
     }
   } finally {
-    bar?.stop();
+    bar.stop();
   }
   return { succeeded: job.files.length - failed, failed };
 }
