@@ -12,6 +12,8 @@ export interface OrtModule {
   readonly InferenceSession: typeof ortCommon.InferenceSession;
   /** `Tensor` constructor of the runtime package. */
   readonly Tensor: typeof ortCommon.Tensor;
+  /** Intra-op threads when the caller sets none (undefined: the runtime's own default). */
+  readonly defaultThreads?: number;
 }
 
 let registered: OrtModule | null = null;
@@ -39,7 +41,10 @@ export interface SessionOptions {
    * quantized TFLite files) or the ranges of `model.calibrate()`. Default `fp32`.
    */
   readonly dtype?: ModelDType;
-  /** Intra-op threads (default: the runtime's choice; 1 is often fastest on a busy 2-core machine). */
+  /**
+   * Intra-op threads. Default in Node: one core fewer than the machine has (at least 1, at most 4),
+   * which leaves a core to decode and preprocess the next images; in browsers the runtime's choice.
+   */
   readonly threads?: number;
   /** Execution providers in order of preference (default `['cpu']` in Node, `['wasm']` in browsers). */
   readonly executionProviders?: readonly string[];
@@ -51,7 +56,7 @@ export async function createSession(modelBytes: Uint8Array, options: SessionOpti
   const sessionOptions: ortCommon.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
-    ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
+    ...((options.threads ?? ort.defaultThreads) !== undefined ? { intraOpNumThreads: options.threads ?? ort.defaultThreads } : {}),
     ...(options.executionProviders ? { executionProviders: [...options.executionProviders] } : {}),
   };
   return ort.InferenceSession.create(modelBytes, sessionOptions);
