@@ -5,9 +5,11 @@
  * on stderr and a non-zero exit code (stack traces only with `--verbose`).
  */
 import { Command } from 'commander';
+import { register as bench } from './commands/bench.js';
 import { register as classify } from './commands/classify.js';
 import { register as convert } from './commands/convert.js';
 import { register as embed } from './commands/embed.js';
+import { register as exportOnnx } from './commands/export_onnx.js';
 import { register as forward } from './commands/forward.js';
 import { register as info } from './commands/info.js';
 import { register as preprocess } from './commands/preprocess.js';
@@ -24,6 +26,8 @@ const commands: Array<(program: Command) => void> = [
   embed,
   info,
   convert,
+  exportOnnx,
+  bench,
   forward,
   preprocess,
 ];

@@ -1,0 +1,39 @@
+/**
+ * `mobilenet-v2 bench [--json] [--quick]`: times this library against bare ONNX Runtime, tfjs,
+ * onnxruntime-web and transformers.js (see bench/ in the source checkout; `npm run bench` runs the
+ * same code). The harness and its peers are development dependencies, loaded only here.
+ */
+import type { Command } from 'commander';
+import { MobileNetV2Error } from '../../errors.js';
+
+interface BenchFlags {
+  json?: boolean;
+  quick?: boolean;
+  model?: string;
+  segmentationModel?: string;
+}
+
+/** Registers the `bench` command. */
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('benchmark against bare onnxruntime-node, tfjs-wasm, onnxruntime-web and transformers.js (source checkout with dev dependencies)')
+    .option('--json', 'print {"results":[{"name","batch","size","threads","ms_per_image","images_per_s","rss_mb"}], "ratios", ...}')
+    .option('--quick', 'a short run: batch 1, one thread, fewer rounds')
+    .option('-m, --model <dir>', 'classification checkpoint folder (default: the shipped mobilenet_v2_1.0_224_quant)')
+    .option('--segmentation-model <dir>', 'segmentation checkpoint folder, timed at 513×513 (default: the shipped DeepLabV3)')
+    .action(async (flags: BenchFlags) => {
+      let harness: typeof import('../../../bench/harness.js');
+      let report: typeof import('../../../bench/report.js');
+      try {
+        [harness, report] = await Promise.all([import('../../../bench/harness.js'), import('../../../bench/report.js')]);
+      } catch (err) {
+        throw new MobileNetV2Error(`the benchmark harness is not installed (${(err as Error).message}); run "npm run bench" in a source checkout`);
+      }
+      const result = await harness.runBenchmark({
+        quick: flags.quick, model: flags.model, segmentationModel: flags.segmentationModel,
+        log: (line) => process.stderr.write(`bench: ${line}\n`),
+      });
+      process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : report.formatReport(result));
+    });
+}
