@@ -92,8 +92,9 @@ export abstract class Pipeline<Output, Options> {
   }
 
   /**
-   * Converts images to RGB (as transformers' `load_image` does) and preprocesses them into one batch; `overrides` change processor settings for this call
-   * (segmentation resizes whole images instead of cropping).
+   * Converts images to RGB (as transformers' `load_image` does) and preprocesses them into one
+   * batch; `overrides` change processor settings for this call (segmentation resizes whole images
+   * instead of cropping).
    */
   protected prepare(images: readonly RawImage[], overrides?: ImageProcessorOptions): PreparedBatch {
     check(images.length > 0, 'no images given');
