@@ -11,7 +11,7 @@ export async function runCli(
   argv: readonly string[],
 ): Promise<number> {
   program.exitOverride();
-  program.configureOutput({ outputError: (str, write) => write(str) });
+  program.configureOutput({ outputError: (str, write) => write(`mobilenet-v2: ${str.replace(/^error: /, '')}`) });
   for (const register of commands) register(program);
   try {
     await program.parseAsync(argv as string[]);
