@@ -92,7 +92,7 @@ describe('export-onnx', () => {
     assert.match(run.stderr, /^mobilenet-v2: cannot write .*no\/such\/folder\/model\.onnx/);
     const dtype = cli('export-onnx', '--model', CLASSIFIER, '--output', join(dir, 'x.onnx'), '--dtype', 'int4');
     assert.equal(dtype.status, 1);
-    assert.match(dtype.stderr, /--dtype must be fp32 or int8, got "int4"/);
+    assert.match(dtype.stderr, /--dtype.*must be fp32 or int8/);
     const calibrateFp32 = cli('export-onnx', '--model', CLASSIFIER, '--output', join(dir, 'y.onnx'), '--calibrate', PHOTO);
     assert.equal(calibrateFp32.status, 1);
     assert.match(calibrateFp32.stderr, /--calibrate only applies to --dtype int8/);

@@ -178,7 +178,8 @@ export abstract class MobileNetV2PreTrainedModel {
     if (!record) {
       throw new MobileNetV2Error(
         'int8 needs quantization parameters and this checkpoint has none (only models converted from quantized TFLite files carry them): ' +
-          'calibrate it first on a few representative images (model.calibrate(pixelValues), or --calibrate <images> on the command line)',
+          'calibrate it first on a few representative images (model.calibrate(pixelValues) in the API; ' +
+          'for an integer ONNX file: mobilenet-v2 export-onnx --dtype int8 --calibrate <images>)',
       );
     }
     return quantizeGraph(graph, record);

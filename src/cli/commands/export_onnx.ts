@@ -8,23 +8,15 @@ import type { Command } from 'commander';
 import { MobileNetV2Error } from '../../errors.js';
 import { resolveModelFiles } from '../../hub/resolve_node.js';
 import { loadPretrained } from '../../model/modeling_mobilenet_v2.js';
+import { addModelOptions, type ModelFlags } from '../../pipelines/cli_support_node.js';
 import { DEFAULT_CLASSIFIER } from '../../pipelines/default_models_node.js';
 import { loadImageProcessor } from '../../pipelines/pipeline.js';
 import { toRgb } from '../../processing/image.js';
 import { loadImage } from '../../processing/image_io_node.js';
-import type { ModelDType } from '../../runtime/ort.js';
 
-interface ExportFlags {
-  model?: string;
-  revision?: string;
+interface ExportFlags extends ModelFlags {
   output: string;
-  dtype: ModelDType;
   calibrate?: string[];
-}
-
-function parseDType(value: string): ModelDType {
-  if (value !== 'fp32' && value !== 'int8') throw new MobileNetV2Error(`--dtype must be fp32 or int8, got "${value}"`);
-  return value;
 }
 
 /** Writes `bytes` to `path` through a temporary file, so a failure leaves no partial output. */
@@ -41,28 +33,27 @@ async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
 
 /** Registers the `export-onnx` command. */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('export-onnx')
-    .description('write the model as an ONNX graph (float32, or the integer QDQ graph with --dtype int8) for other runtimes')
-    .option('-m, --model <model>', 'model folder or hub id (default: the shipped mobilenet_v2_1.0_224_quant classifier)')
-    .option('--revision <rev>', 'hub branch, tag or commit of --model (default: main)')
+    .description('write the model as an ONNX graph (float32, or the integer QDQ graph with --dtype int8) for other runtimes');
+  addModelOptions(command, 'the shipped mobilenet_v2_1.0_224_quant classifier')
     .requiredOption('-o, --output <file>', 'the .onnx file to write')
-    .option('--dtype <dtype>', 'fp32 or int8', parseDType, 'fp32')
     .option('--calibrate <images...>', 'int8 for a float checkpoint: measure activation ranges on these images (a few representative photos)')
     .action(async (flags: ExportFlags) => {
       const files = await resolveModelFiles(flags.model ?? DEFAULT_CLASSIFIER, flags.revision !== undefined ? { revision: flags.revision } : {});
-      const model = await loadPretrained(files);
+      const model = await loadPretrained(files, flags.threads !== undefined ? { threads: flags.threads } : {});
+      const dtype = flags.dtype ?? 'fp32';
       try {
         if (flags.calibrate?.length) {
-          if (flags.dtype !== 'int8') throw new MobileNetV2Error('--calibrate only applies to --dtype int8');
+          if (dtype !== 'int8') throw new MobileNetV2Error('--calibrate only applies to --dtype int8');
           const processor = await loadImageProcessor(files);
           const pixelValues = [];
           for (const file of flags.calibrate) pixelValues.push(processor.preprocess([toRgb(await loadImage(file))]).pixelValues);
           await model.calibrate(pixelValues, { source: `${flags.calibrate.length} images` });
         }
-        const bytes = model.exportOnnx({}, flags.dtype);
+        const bytes = model.exportOnnx({}, dtype);
         await writeAtomically(flags.output, bytes);
-        const how = flags.dtype === 'int8' ? `int8 QDQ graph, quantization from ${model.quantization!.source}` : 'float32 graph';
+        const how = dtype === 'int8' ? `int8 QDQ graph, quantization from ${model.quantization!.source}` : 'float32 graph';
         process.stdout.write(
           `wrote ${flags.output} (${model.architecture}, ${how}, ${(bytes.length / 1e6).toFixed(1)} MB): ` +
             'input pixel_values float32 [batch, channels, height, width]\n',
