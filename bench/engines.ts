@@ -173,13 +173,14 @@ async function oursPipeline(spec: EngineSpec, dtype: 'fp32' | 'int8'): Promise<E
 /**
  * Classifying many photo files, from encoded bytes to top-5: either each image decoded,
  * preprocessed and run one after another, or the way `mobilenet-v2 classify` does it (batches of
- * 8, the next batch decoding while the model runs).
+ * 8, the next batch decoding and preprocessing while the model runs in its worker thread).
  */
 async function classifyFiles(spec: EngineSpec, pipelined: boolean): Promise<Engine> {
   const { pipeline } = await import('../src/pipelines/pipeline_node.js');
   const { runBatches } = await import('../src/pipelines/batch_runner_node.js');
   const { loadImage } = await import('../src/index.js');
-  const classifier = await pipeline('image-classification', spec.modelDir, { threads: spec.threads });
+  // As the CLI does for several files: the model in a worker thread, so decoding and preprocessing overlap it.
+  const classifier = await pipeline('image-classification', spec.modelDir, { threads: spec.threads, worker: pipelined });
   const sequential = async (): Promise<void> => {
     for (const photo of spec.photos) await classifier.run([await loadImage(photo)], { topK: TOP_K });
   };

@@ -300,6 +300,7 @@ function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, checkpoin
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
     ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
+    ...(options.worker !== undefined ? { worker: options.worker } : {}),
   };
   return new cls(config, stateDict, report, sessionOptions, metadata);
 }

@@ -92,6 +92,7 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
   const batches: string[][] = [];
   for (let i = 0; i < job.files.length; i += job.batchSize) batches.push(job.files.slice(i, i + job.batchSize));
   let next = batches.length ? decodeAll(batches[0]!) : null;
+  let previous: Promise<void> = Promise.resolve();
   try {
     for (let b = 0; b < batches.length; b++) {
       const decoded = await next!;
@@ -101,15 +102,24 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
         if ('error' in d) report(d.file, d.error);
         else ok.push(d);
       }
-      for (const { item, result } of await runIsolating(job, ok, report)) {
-        try {
-          await job.done(item.file, item.image, result);
-        } catch (err) {
-          report(item.file, err);
+      // Start this batch (its preprocessing runs now, while the previous batch may still be in the
+      // model when the session runs in a worker thread), then finish the previous one: two batches
+      // in flight, results in file order.
+      const running = runIsolating(job, ok, report);
+      await previous;
+      const size = batches[b]!.length;
+      previous = running.then(async (results) => {
+        for (const { item, result } of results) {
+          try {
+            await job.done(item.file, item.image, result);
+          } catch (err) {
+            report(item.file, err);
+          }
         }
-      }
-      bar.tick(batches[b]!.length);
+        bar.tick(size);
+      });
     }
+    await previous;
   } finally {
     bar.stop();
   }

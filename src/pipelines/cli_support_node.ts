@@ -69,16 +69,18 @@ export function modelName(task: PipelineTask, flags: ModelFlags): string {
 
 /**
  * Loads the pipeline for `task` from `--model` (or the shipped default) and `--revision`, runs
- * `body` with it and releases it.
+ * `body` with it and releases it. `worker` (for runs over several images) puts the model in a
+ * worker thread, so decoding and preprocessing overlap inference.
  */
 export async function withPipeline<T extends PipelineTask, V>(
-  task: T, flags: ModelFlags & { batchSize?: number }, body: (pipe: PipelineOfTask[T]) => Promise<V>,
+  task: T, flags: ModelFlags & { batchSize?: number; worker?: boolean }, body: (pipe: PipelineOfTask[T]) => Promise<V>,
 ): Promise<V> {
   const pipe = await pipeline(task, flags.model, {
     ...(flags.revision !== undefined ? { revision: flags.revision } : {}),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
     ...(flags.dtype !== undefined ? { dtype: flags.dtype } : {}),
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+    ...(flags.worker ? { worker: true } : {}),
   });
   try {
     return await body(pipe);

@@ -14,6 +14,8 @@ export interface OrtModule {
   readonly Tensor: typeof ortCommon.Tensor;
   /** Intra-op threads when the caller sets none (undefined: the runtime's own default). */
   readonly defaultThreads?: number;
+  /** Creates a session that runs in a worker thread (Node only; see `SessionOptions.worker`). */
+  readonly createWorkerSession?: (modelBytes: Uint8Array, options: ortCommon.InferenceSession.SessionOptions) => Promise<ortCommon.InferenceSession>;
 }
 
 let registered: OrtModule | null = null;
@@ -46,6 +48,12 @@ export interface SessionOptions {
    * which leaves a core to decode and preprocess the next images; in browsers the runtime's choice.
    */
   readonly threads?: number;
+  /**
+   * Node: run inference in a worker thread. onnxruntime-node blocks the JavaScript thread while a
+   * model runs; in a worker, decoding and preprocessing of the next images overlap inference
+   * (worth it over many images; costs a thread start for one).
+   */
+  readonly worker?: boolean;
   /** Execution providers in order of preference (default `['cpu']` in Node, `['wasm']` in browsers). */
   readonly executionProviders?: readonly string[];
 }
@@ -59,5 +67,7 @@ export async function createSession(modelBytes: Uint8Array, options: SessionOpti
     ...((options.threads ?? ort.defaultThreads) !== undefined ? { intraOpNumThreads: options.threads ?? ort.defaultThreads } : {}),
     ...(options.executionProviders ? { executionProviders: [...options.executionProviders] } : {}),
   };
-  return ort.InferenceSession.create(modelBytes, sessionOptions);
+  if (!options.worker) return ort.InferenceSession.create(modelBytes, sessionOptions);
+  if (!ort.createWorkerSession) throw new MobileNetV2Error('worker sessions need Node.js (worker_threads)');
+  return ort.createWorkerSession(modelBytes, sessionOptions);
 }

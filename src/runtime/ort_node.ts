@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { setOrtModule } from './ort.js';
+import { createWorkerSession } from './ort_worker_node.js';
 
 /**
  * ONNX Runtime's own default takes every core. Measured on a busy 2-core machine, one intra-op
@@ -11,4 +12,4 @@ import { setOrtModule } from './ort.js';
  */
 const DEFAULT_THREADS = Math.max(1, Math.min(4, availableParallelism() - 1));
 
-setOrtModule({ InferenceSession: ort.InferenceSession, Tensor: ort.Tensor, defaultThreads: DEFAULT_THREADS });
+setOrtModule({ InferenceSession: ort.InferenceSession, Tensor: ort.Tensor, defaultThreads: DEFAULT_THREADS, createWorkerSession });

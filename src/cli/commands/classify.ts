@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .action(async (args: string[], flags: ClassifyFlags, cmd: Command) => {
       const { files, several } = await imageFiles(args);
       const json = flags.json ? new JsonStream(several) : null;
-      await withPipeline('image-classification', flags, (classifier) => processFiles(cmd, flags, files, json,
+      await withPipeline('image-classification', { ...flags, worker: files.length > 1 }, (classifier) => processFiles(cmd, flags, files, json,
         (images) => classifier.run(images, { topK: flags.topK }),
         (file, _image, predictions) => {
           if (json) json.write({ file, predictions: predictions.map(({ index, label, score }) => ({ index, label, score })) });

@@ -68,7 +68,7 @@ export function register(program: Command): void {
         model: modelName('image-feature-extraction', flags),
         layer: flags.outIndex === undefined ? 'pooled last layer' : `pooled layer.${flags.outIndex}`,
       };
-      const { failed } = await withPipeline('image-feature-extraction', flags, (extractor) => processFiles(cmd, flags, files, null,
+      const { failed } = await withPipeline('image-feature-extraction', { ...flags, worker: files.length > 1 }, (extractor) => processFiles(cmd, flags, files, null,
         async (images) => {
           const out = await extractor.features(images, flags.outIndex === undefined ? {} : { outIndex: flags.outIndex });
           const dim = out.shape[1]!;

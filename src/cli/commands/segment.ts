@@ -74,7 +74,7 @@ export function register(program: Command): void {
       const masks = flags.mask !== undefined ? outputPaths('--mask', flags.mask, files, several) : null;
       const overlays = flags.overlay !== undefined ? outputPaths('--overlay', flags.overlay, files, several) : null;
       const json = flags.json ? new JsonStream(several) : null;
-      await withPipeline('image-segmentation', flags, async (segmenter) => {
+      await withPipeline('image-segmentation', { ...flags, worker: files.length > 1 }, async (segmenter) => {
         const classes = segmenter.model.config.numLabels;
         check(!masks || classes <= 256, `--mask: the model has ${classes} classes; a PNG class map holds at most 256`);
         const palette = pascalVocPalette(Math.min(classes, 256));
