@@ -21,7 +21,10 @@ export class LocalFiles implements ModelFiles {
     checkRepoPath(name, 'file name');
     const path = join(this.folder, name);
     try {
-      return new Uint8Array(await readFile(path));
+      // A plain Uint8Array view of the Buffer, not a copy (Buffer's slice() would be a view, which
+      // callers that copy with slice() must not get).
+      const bytes = await readFile(path);
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw new MobileNetV2Error(`cannot read ${path}: ${(err as Error).message}`);
