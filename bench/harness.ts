@@ -57,7 +57,7 @@ async function prepareModel(dir: string, modelDir: string, name: string): Promis
   const root = join(dir, 'transformers');
   await mkdir(join(root, name, 'onnx'), { recursive: true });
   const onnxPath = join(root, name, 'onnx', 'model.onnx');
-  await writeFile(onnxPath, model.exportOnnx({}, 'fp32'));
+  await writeFile(onnxPath, await model.exportOnnx({}, 'fp32'));
   await model.dispose();
   for (const file of ['config.json', 'preprocessor_config.json']) await copyFile(join(modelDir, file), join(root, name, file));
   return { onnxPath, root };

@@ -22,8 +22,21 @@ export interface HubOptions {
   readonly progress?: boolean | DownloadProgressCallback;
 }
 
+/**
+ * A persistent store of compiled ONNX graphs, keyed by everything a graph depends on, so a later
+ * process can hand the runtime a file instead of rebuilding the graph from the weights.
+ */
+export interface GraphCache {
+  /** Path of the graph stored under `key`, or null. */
+  get(key: string): Promise<string | null>;
+  /** Stores a graph under `key`; returns its path, or null when it could not be stored. */
+  put(key: string, graph: Uint8Array): Promise<string | null>;
+}
+
 /** Services an entry point provides. */
 export interface Platform {
+  /** Compiled-graph store (Node); absent where graphs cannot be kept (browsers). */
+  readonly graphCache?: GraphCache;
   /** Resolves a folder path, URL or hub id to the model's files. */
   resolveModelFiles(source: string, options: HubOptions): Promise<ModelFiles>;
   /** Writes `files` into folder `dir` atomically (all files appear, or none). */
@@ -35,6 +48,11 @@ let platform: Platform | null = null;
 /** Registers the environment's services (done by the entry points). */
 export function setPlatform(p: Platform): void {
   platform = p;
+}
+
+/** The registered services, or null when no entry point registered any. */
+export function findPlatform(): Platform | null {
+  return platform;
 }
 
 /** The registered services; throws when no entry point registered any. */

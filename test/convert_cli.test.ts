@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import '../src/node/setup.js';
 import {
-  MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation, readCheckpoint,
+  MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation,
 } from '../src/model/modeling_mobilenet_v2.js';
+import { openCheckpoint } from '../src/model/pretrained.js';
 import { getPlatform } from '../src/platform.js';
 import { importTflite } from '../src/weights/tflite/importer.js';
 import { readQuantizationRecord } from '../src/weights/tflite/quantization.js';
@@ -43,9 +44,10 @@ describe('mobilenet-v2 convert', () => {
     const direct = importTflite(new Uint8Array(await readFile(model('mobilenet_v2_1.0_224_quant'))), 'x');
     assert.deepEqual(loaded.config.toJSON(), direct.config.toJSON());
     assert.deepEqual(loaded.loadReport, { missingKeys: [], unexpectedKeys: [] });
-    assert.deepEqual([...loaded.stateDict.keys()], [...direct.stateDict.keys()]);
+    const loadedStateDict = await loaded.getStateDict();
+    assert.deepEqual([...loadedStateDict.keys()], [...direct.stateDict.keys()]);
     const key = 'mobilenet_v2.layer.7.expand_1x1.convolution.weight';
-    assert.deepEqual(loaded.stateDict.get(key)!.data, direct.stateDict.get(key)!.data);
+    assert.deepEqual(loadedStateDict.get(key)!.data, direct.stateDict.get(key)!.data);
     const record = readQuantizationRecord(loaded.checkpointMetadata, 'model.safetensors');
     assert.equal(record?.source, 'mobilenet_v2_1.0_224_quant.tflite');
     const processor = JSON.parse(await readFile(join(out, 'preprocessor_config.json'), 'utf8'));
@@ -64,8 +66,8 @@ describe('mobilenet-v2 convert', () => {
     assert.deepEqual(loaded.loadReport.missingKeys, []);
     assert.equal(readQuantizationRecord(loaded.checkpointMetadata, 'm'), undefined);
     await loaded.dispose();
-    const { checkpoint } = await readCheckpoint(await getPlatform().resolveModelFiles(out, {}));
-    assert.deepEqual(checkpoint.get('mobilenet_v2.conv_1x1.convolution.weight')!.shape, [1280, 160, 1, 1]);
+    const { tensors } = await openCheckpoint(await getPlatform().resolveModelFiles(out, {}));
+    assert.deepEqual(tensors.get('mobilenet_v2.conv_1x1.convolution.weight')!.shape, [1280, 160, 1, 1]);
   });
 
   it('refuses to write into a non-empty folder unless --overwrite is given', async () => {

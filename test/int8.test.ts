@@ -81,7 +81,7 @@ describe('int8', () => {
     const dir = await mkdtemp(join(tmpdir(), 'int8-'));
     try {
       const optimized = join(dir, 'optimized.onnx');
-      const session = await ort.InferenceSession.create(int8.exportOnnx(), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized });
+      const session = await ort.InferenceSession.create(await int8.exportOnnx(), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized });
       await session.release();
       const ops = new Map<string, number>();
       for (const node of decodeModel(await readFile(optimized)).graph.node) ops.set(node.opType, (ops.get(node.opType) ?? 0) + 1);
@@ -108,7 +108,7 @@ describe('int8', () => {
       assert.equal(argmax(await probabilities(int8, pixelValues)), argmax(await probabilities(fp32, pixelValues)), photo);
     }
     // The ranges travel with the checkpoint.
-    const saved = parseSafetensors(int8.toPretrainedFiles()['model.safetensors']!, 'saved');
+    const saved = parseSafetensors((await int8.toPretrainedFiles())['model.safetensors']!, 'saved');
     assert.deepEqual(readQuantizationRecord(saved.metadata, 'saved'), record);
   });
 

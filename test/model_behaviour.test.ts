@@ -99,10 +99,10 @@ describe('save and load', () => {
   it('loads a bare backbone into a classifier (prefix added, fresh head reported) and back (prefix stripped)', async () => {
     const config = new MobileNetV2Config({ depthMultiplier: 0.35, numLabels: 7 });
     const base = MobileNetV2Model.fromConfig(config);
-    const cls = MobileNetV2ForImageClassification.fromStateDict(config, base.stateDict);
+    const cls = MobileNetV2ForImageClassification.fromStateDict(config, await base.getStateDict());
     assert.deepEqual(cls.loadReport.missingKeys, ['classifier.weight', 'classifier.bias']);
     assert.deepEqual(cls.loadReport.unexpectedKeys, []);
-    const back = MobileNetV2Model.fromStateDict(config, cls.stateDict);
+    const back = MobileNetV2Model.fromStateDict(config, await cls.getStateDict());
     assert.deepEqual(back.loadReport.unexpectedKeys, ['classifier.weight', 'classifier.bias']);
     const pv = pixels(2, 40, 40);
     const [x, y] = [await base.forward(pv), await cls.forward(pv)];
@@ -127,13 +127,13 @@ describe('features and early stopping', () => {
     await model.dispose();
   });
 
-  it('graphs stop after the last needed block; segmentation never computes conv_1x1', () => {
+  it('graphs stop after the last needed block; segmentation never computes conv_1x1', async () => {
     const has = (bytes: Uint8Array, s: string) => Buffer.from(bytes).includes(s);
     const model = MobileNetV2Model.fromConfig(config);
-    const early = model.exportOnnx({ head: false, hiddenStates: [3] });
+    const early = await model.exportOnnx({ head: false, hiddenStates: [3] });
     assert.ok(has(early, 'layer.3.reduce_1x1') && !has(early, 'layer.4.') && !has(early, 'conv_1x1'));
     const seg = MobileNetV2ForSemanticSegmentation.fromConfig(new MobileNetV2Config({ depthMultiplier: 0.5, outputStride: 8, numLabels: 3 }));
-    const segGraph = seg.exportOnnx();
+    const segGraph = await seg.exportOnnx();
     assert.ok(has(segGraph, 'layer.15.') && has(segGraph, 'segmentation_head') && !has(segGraph, 'conv_1x1'));
   });
 
@@ -153,8 +153,9 @@ describe('original TF 7×7 pooling', () => {
     assert.deepEqual(out.logits!.shape, [1, 3, 2, 3]);
     const hidden = out.lastHiddenState!;
     const [, c, h, w] = hidden.shape as number[];
-    const wt = model.stateDict.get('classifier.weight')!.data as Float32Array;
-    const bias = model.stateDict.get('classifier.bias')!.data as Float32Array;
+    const stateDict = await model.getStateDict();
+    const wt = stateDict.get('classifier.weight')!.data as Float32Array;
+    const bias = stateDict.get('classifier.bias')!.data as Float32Array;
     for (const [oy, ox] of [[0, 0], [1, 2]] as const) {
       for (let k = 0; k < 3; k++) {
         let logit = bias[k]!;
@@ -188,8 +189,8 @@ describe('bad input', () => {
     await assert.rejects(model.forward(pixels(1, 32, 32)), /disposed/);
   });
 
-  it('rejects a checkpoint with a wrong shape, naming the key', () => {
-    const good = MobileNetV2Model.fromConfig(config).stateDict;
+  it('rejects a checkpoint with a wrong shape, naming the key', async () => {
+    const good = await MobileNetV2Model.fromConfig(config).getStateDict();
     const bad = new Map(good);
     bad.set('conv_stem.first_conv.convolution.weight', { dtype: 'float32', shape: [8, 3, 3, 3], data: new Float32Array(216) });
     assert.throws(() => MobileNetV2Model.fromStateDict(config, bad), /"conv_stem.first_conv.convolution.weight" has shape \[8, 3, 3, 3\] but the config needs \[16, 3, 3, 3\]/);

@@ -46,7 +46,7 @@ describe('worker-thread sessions', async () => {
   });
 
   it('reports runtime errors as MobileNetV2Error', async () => {
-    const session = await createWorkerSession(inThread.exportOnnx(), { intraOpNumThreads: 1 });
+    const session = await createWorkerSession(await inThread.exportOnnx(), { intraOpNumThreads: 1 });
     try {
       const wrong = { not_an_input: new ort.Tensor('float32', new Float32Array(4), [1, 4]) };
       await assert.rejects(session.run(wrong), (err: Error) => err instanceof MobileNetV2Error && /worker thread/.test(err.message));

@@ -13,7 +13,8 @@ import {
   isMissingEntry,
   resolveUrl,
 } from './hub_common.js';
-import type { DownloadProgressCallback, ModelFiles } from './model_files.js';
+import type { DownloadProgressCallback, FileStat, ModelFiles } from './model_files.js';
+import { readFileRange, statFile } from './local_files_node.js';
 
 /** Where and how {@link HubFiles} gets a repo's files; every field already resolved from env. */
 export interface HubFilesOptions {
@@ -58,7 +59,20 @@ export class HubFiles implements ModelFiles {
 
   async read(name: string): Promise<Uint8Array | null> {
     const path = await this.locate(name);
-    return path === null ? null : new Uint8Array(await readFile(path));
+    if (path === null) return null;
+    const bytes = await readFile(path);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  async stat(name: string): Promise<FileStat | null> {
+    const path = await this.locate(name);
+    return path === null ? null : statFile(path);
+  }
+
+  async readRange(name: string, start: number, length: number): Promise<Uint8Array> {
+    const path = await this.locate(name);
+    if (path === null) throw new MobileNetV2Error(`${this.description} has no ${name}`);
+    return readFileRange(path, start, length);
   }
 
   /**

@@ -1,9 +1,9 @@
 /** Model files in a local folder (Node). */
-import { readFile } from 'node:fs/promises';
+import { open, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MobileNetV2Error } from '../errors.js';
 import { checkRepoPath } from './hub_common.js';
-import type { ModelFiles } from './model_files.js';
+import type { FileStat, ModelFiles } from './model_files.js';
 
 /** Reads model files from a folder laid out like a hub repo (`config.json`, weights, ...). */
 export class LocalFiles implements ModelFiles {
@@ -29,5 +29,42 @@ export class LocalFiles implements ModelFiles {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw new MobileNetV2Error(`cannot read ${path}: ${(err as Error).message}`);
     }
+  }
+
+  async stat(name: string): Promise<FileStat | null> {
+    checkRepoPath(name, 'file name');
+    return statFile(join(this.folder, name));
+  }
+
+  async readRange(name: string, start: number, length: number): Promise<Uint8Array> {
+    checkRepoPath(name, 'file name');
+    return readFileRange(join(this.folder, name), start, length);
+  }
+}
+
+/** Size and fingerprint (real path, size, mtime) of a file, or null when it does not exist. */
+export async function statFile(path: string): Promise<FileStat | null> {
+  try {
+    const [info, real] = await Promise.all([stat(path), realpath(path)]);
+    return { size: info.size, fingerprint: `${real}:${info.size}:${info.mtimeMs}` };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new MobileNetV2Error(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** `length` bytes of a file from byte `start` (fewer if the file ends first). */
+export async function readFileRange(path: string, start: number, length: number): Promise<Uint8Array> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const buffer = new Uint8Array(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, start);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw new MobileNetV2Error(`cannot read ${path}: ${(err as Error).message}`);
   }
 }

@@ -12,6 +12,23 @@ export interface ModelFiles {
    * copy, unreadable file) throw a MobileNetV2Error.
    */
   read(name: string): Promise<Uint8Array | null>;
+  /**
+   * Optional: size of file `name` and a fingerprint that changes whenever its contents may have
+   * (Node: resolved path, size and modification time), or `null` when absent. With
+   * {@link readRange} it lets the loader read a checkpoint's header first and its data only when
+   * needed, and keys the compiled-graph cache.
+   */
+  stat?(name: string): Promise<FileStat | null>;
+  /** Optional: `length` bytes of file `name` starting at byte `start`. */
+  readRange?(name: string, start: number, length: number): Promise<Uint8Array>;
+}
+
+/** What {@link ModelFiles.stat} tells about a file. */
+export interface FileStat {
+  /** Size in bytes. */
+  readonly size: number;
+  /** Changes whenever the file's contents may have changed. */
+  readonly fingerprint: string;
 }
 
 /** One step of a file download, reported to a {@link DownloadProgressCallback}. */

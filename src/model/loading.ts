@@ -5,7 +5,7 @@
  * freshly initialised, and leftovers are reported. Every key's shape is checked against the config.
  */
 import { MobileNetV2Error, check } from '../errors.js';
-import { formatShape, type Tensor } from '../tensor.js';
+import { formatShape, numel, type Tensor } from '../tensor.js';
 import { toFloat32 } from '../weights/dtype.js';
 import type { ParameterSpec } from './layers.js';
 
@@ -45,15 +45,18 @@ function initialise(spec: ParameterSpec, initializerRange: number, normal: () =>
   return { dtype: 'float32', shape: [...spec.shape], data };
 }
 
+/** What validation needs to know of a checkpoint tensor: its dtype and shape, not its data. */
+export type TensorDescription = Pick<Tensor, 'dtype' | 'shape'>;
+
 /**
  * Maps checkpoint keys onto the model's expected keys: a head model given a bare backbone
  * checkpoint gets the prefix added; a bare model given a head checkpoint gets it stripped.
  */
-function alignPrefix(stateDict: StateDict, expectsPrefix: boolean): StateDict {
-  const hasPrefix = [...stateDict.keys()].some((k) => k.startsWith(BASE_MODEL_PREFIX));
-  if (expectsPrefix === hasPrefix) return stateDict;
-  const aligned: StateDict = new Map();
-  for (const [key, tensor] of stateDict) {
+function alignPrefix<T>(checkpoint: ReadonlyMap<string, T>, expectsPrefix: boolean): Map<string, T> {
+  const hasPrefix = [...checkpoint.keys()].some((k) => k.startsWith(BASE_MODEL_PREFIX));
+  if (expectsPrefix === hasPrefix) return new Map(checkpoint);
+  const aligned = new Map<string, T>();
+  for (const [key, tensor] of checkpoint) {
     if (expectsPrefix) {
       const isHead = key.startsWith('classifier.') || key.startsWith('segmentation_head.');
       aligned.set(isHead ? key : BASE_MODEL_PREFIX + key, tensor);
@@ -65,49 +68,38 @@ function alignPrefix(stateDict: StateDict, expectsPrefix: boolean): StateDict {
 }
 
 /**
- * Builds the model's complete state dict from a checkpoint: float weights become float32,
- * `num_batches_tracked` stays int64, missing keys are initialised as transformers' `_init_weights`
- * does (normal(0, initializer_range) weights, zero biases, unit BatchNorm), shapes are checked.
+ * Checks a checkpoint's tensor descriptions against the parameters a model class owns — before any
+ * tensor data is read — and reports missing and unexpected keys.
  *
  * @param expected every parameter the model class owns, in `state_dict()` order.
- * @param source names the checkpoint in error messages; `null` builds a freshly initialised model
+ * @param source names the checkpoint in error messages; `null` for a freshly initialised model
  *   (transformers' `Model(config)`), where every key is expected to be missing.
  * @throws MobileNetV2Error when a key has the wrong shape or a non-numeric dtype, or when no
  *   expected backbone key is present at all (a checkpoint of some other model).
  */
-export function loadStateDict(
-  checkpoint: StateDict,
+export function checkCheckpoint(
+  checkpoint: ReadonlyMap<string, TensorDescription>,
   expected: readonly ParameterSpec[],
-  initializerRange: number,
   source: string | null,
-): { stateDict: StateDict; report: LoadReport } {
+): LoadReport {
+  const where = source ?? 'state dict';
   const aligned = alignPrefix(checkpoint, expected.some((p) => p.key.startsWith(BASE_MODEL_PREFIX)));
-  const normal = normalSampler(42);
-  const stateDict: StateDict = new Map();
   const missingKeys: string[] = [];
   for (const spec of expected) {
     const tensor = aligned.get(spec.key);
     if (!tensor) {
       missingKeys.push(spec.key);
-      stateDict.set(spec.key, initialise(spec, initializerRange, normal));
       continue;
     }
     // num_batches_tracked is a 0-d tensor in torch, but some writers store it as [1].
-    const scalarCount = spec.init === 'count' && tensor.data.length === 1;
+    const scalarCount = spec.init === 'count' && numel(tensor.shape) === 1;
     check(
       scalarCount || (tensor.shape.length === spec.shape.length && tensor.shape.every((d, i) => d === spec.shape[i])),
-      () => `${source ?? 'state dict'}: weight "${spec.key}" has shape ${formatShape(tensor.shape)} but the config needs ${formatShape(spec.shape)}`,
+      () => `${where}: weight "${spec.key}" has shape ${formatShape(tensor.shape)} but the config needs ${formatShape(spec.shape)}`,
     );
-    if (spec.init === 'count') {
-      check(tensor.dtype === 'int64', `${source ?? 'state dict'}: "${spec.key}" must be int64, got ${tensor.dtype}`);
-      stateDict.set(spec.key, { dtype: 'int64', shape: [], data: tensor.data });
-    } else {
-      check(tensor.dtype !== 'bool', `${source ?? 'state dict'}: weight "${spec.key}" has dtype bool`);
-      stateDict.set(spec.key, { dtype: 'float32', shape: [...spec.shape], data: toFloat32(tensor) });
-    }
+    if (spec.init === 'count') check(tensor.dtype === 'int64', `${where}: "${spec.key}" must be int64, got ${tensor.dtype}`);
+    else check(tensor.dtype !== 'bool', `${where}: weight "${spec.key}" has dtype bool`);
   }
-  const expectedKeys = new Set(expected.map((p) => p.key));
-  const unexpectedKeys = [...aligned.keys()].filter((k) => !expectedKeys.has(k));
   const backboneMissing = expected.filter((p) => !p.key.includes('classifier.') && !p.key.includes('segmentation_head.'))
     .every((p) => missingKeys.includes(p.key));
   if (backboneMissing && source !== null) {
@@ -116,6 +108,35 @@ export function loadStateDict(
         `the checkpoint has ${checkpoint.size} tensors${checkpoint.size ? `, e.g. "${[...checkpoint.keys()][0]}"` : ''})`,
     );
   }
-  // num_batches_tracked only counts training steps; transformers does not warn about it either.
-  return { stateDict, report: { missingKeys: missingKeys.filter((k) => !k.endsWith('num_batches_tracked')), unexpectedKeys } };
+  const expectedKeys = new Set(expected.map((p) => p.key));
+  return {
+    // num_batches_tracked only counts training steps; transformers does not warn about it either.
+    missingKeys: missingKeys.filter((k) => !k.endsWith('num_batches_tracked')),
+    unexpectedKeys: [...aligned.keys()].filter((k) => !expectedKeys.has(k)),
+  };
+}
+
+/**
+ * Builds the model's complete state dict from a checkpoint (checked with {@link checkCheckpoint}):
+ * float weights become float32, `num_batches_tracked` an int64 scalar, and missing keys are
+ * initialised as transformers' `_init_weights` does (normal(0, initializer_range) weights, zero
+ * biases, unit BatchNorm) with a fixed seed, so every call gives the same weights.
+ */
+export function loadStateDict(
+  checkpoint: StateDict,
+  expected: readonly ParameterSpec[],
+  initializerRange: number,
+  source: string | null,
+): { stateDict: StateDict; report: LoadReport } {
+  const report = checkCheckpoint(checkpoint, expected, source);
+  const aligned = alignPrefix(checkpoint, expected.some((p) => p.key.startsWith(BASE_MODEL_PREFIX)));
+  const normal = normalSampler(42);
+  const stateDict: StateDict = new Map();
+  for (const spec of expected) {
+    const tensor = aligned.get(spec.key);
+    if (!tensor) stateDict.set(spec.key, initialise(spec, initializerRange, normal));
+    else if (spec.init === 'count') stateDict.set(spec.key, { dtype: 'int64', shape: [], data: tensor.data });
+    else stateDict.set(spec.key, { dtype: 'float32', shape: [...spec.shape], data: toFloat32(tensor) });
+  }
+  return { stateDict, report };
 }

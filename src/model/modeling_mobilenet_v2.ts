@@ -1,8 +1,10 @@
 /**
  * transformers' `MobileNetV2Model`, `MobileNetV2ForImageClassification` and
- * `MobileNetV2ForSemanticSegmentation`, run on ONNX Runtime. A model holds its config and complete
- * state dict; each distinct request (which outputs, which pooling) is compiled once into an ONNX
- * graph and an inference session, reused for every batch and image size.
+ * `MobileNetV2ForSemanticSegmentation`, run on ONNX Runtime. A model holds its config and its
+ * weights (checked when loaded, read when first needed); each distinct request (which outputs,
+ * which pooling, which precision) is compiled once into an ONNX graph and an inference session,
+ * reused for every batch and image size. In Node, compiled graphs of checkpoints loaded from files
+ * are kept in a cache on disk, so a later process starts without rebuilding them.
  */
 import type { InferenceSession } from 'onnxruntime-common';
 import {
@@ -10,19 +12,19 @@ import {
 } from '../config/configuration_mobilenet_v2.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import type { ModelFiles } from '../hub/model_files.js';
-import { getPlatform, type HubOptions } from '../platform.js';
+import { findPlatform, getPlatform, type HubOptions } from '../platform.js';
 import { calibrate, type CalibrationMethod } from '../quantization/calibrate.js';
 import { quantizeGraph } from '../quantization/qdq_graph.js';
 import { createSession, getOrtModule, type ModelDType, type SessionOptions } from '../runtime/ort.js';
-import { formatShape, type Float32Tensor, type Tensor } from '../tensor.js';
-import { parseTorchCheckpoint } from '../weights/pytorch.js';
-import { parseSafetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { formatShape, numel, type Float32Tensor, type Tensor } from '../tensor.js';
+import { serializeSafetensors } from '../weights/safetensors.js';
 import { QUANTIZATION_METADATA_KEY, readQuantizationRecord, type QuantizationRecord } from '../weights/tflite/quantization.js';
 import { backboneLayers, parameterSpecs } from './architecture.js';
 import { isBuffer } from './layers.js';
 import { buildGraph, OUTPUT, type GraphRequest, type Pooling } from './graph.js';
-import { loadStateDict, type LoadReport, type StateDict } from './loading.js';
+import { checkCheckpoint, loadStateDict, type LoadReport, type StateDict } from './loading.js';
 import { classificationLoss, inferProblemType, semanticSegmentationLoss } from './losses.js';
+import { openCheckpoint, type OpenCheckpoint } from './pretrained.js';
 
 /** Options of `fromPretrained`: where to find the files and how to run them. */
 export interface LoadOptions extends HubOptions, SessionOptions {}
@@ -69,59 +71,64 @@ export interface FeatureInfo {
   readonly reduction: number;
 }
 
+/**
+ * A model's parameters: what loading found now, the complete state dict when first needed (a
+ * checkpoint file's tensor data is read only then).
+ */
+export interface Weights {
+  /** Missing (freshly initialised) and unexpected checkpoint keys. */
+  readonly report: LoadReport;
+  /** Identity of the checkpoint's contents (keys the compiled-graph cache); null for in-memory weights. */
+  readonly fingerprint: string | null;
+  /** The complete, normalised state dict. */
+  load(): Promise<StateDict>;
+}
+
+/**
+ * Bump when the graph builder's output changes for the same inputs, so that no compiled graph of
+ * an older version is reused (the Node cache also keys on the library's own code).
+ */
+const GRAPH_FORMAT = 1;
+
 /** A model class: its constructor plus the architecture name it loads. */
 type ModelClass<T> = {
-  new (config: MobileNetV2Config, stateDict: StateDict, report: LoadReport, options: SessionOptions, metadata: Record<string, string>): T;
+  new (config: MobileNetV2Config, weights: Weights, options: SessionOptions, metadata: Record<string, string>): T;
   readonly architecture: Architecture;
 };
-
-/** Reads config.json and the weights (model.safetensors, else pytorch_model.bin) of a model. */
-export async function readCheckpoint(files: ModelFiles): Promise<{ config: MobileNetV2Config; checkpoint: StateDict; metadata: Record<string, string>; source: string }> {
-  const configBytes = await files.read('config.json');
-  if (!configBytes) throw new MobileNetV2Error(`${files.description}: no config.json`);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(configBytes));
-  } catch (err) {
-    throw new MobileNetV2Error(`${files.description}/config.json is not valid JSON: ${(err as Error).message}`);
-  }
-  const config = MobileNetV2Config.fromJSON(json, `${files.description}/config.json`);
-  const safetensors = await files.read('model.safetensors');
-  if (safetensors) {
-    const parsed = parseSafetensors(safetensors, `${files.description}/model.safetensors`);
-    return { config, checkpoint: parsed.tensors, metadata: parsed.metadata, source: `${files.description}/model.safetensors` };
-  }
-  const bin = await files.read('pytorch_model.bin');
-  if (bin) {
-    const source = `${files.description}/pytorch_model.bin`;
-    return { config, checkpoint: parseTorchCheckpoint(bin, source), metadata: {}, source };
-  }
-  throw new MobileNetV2Error(`${files.description}: no model.safetensors or pytorch_model.bin`);
-}
 
 /** Base class: loading, saving, sessions and the shared forward machinery. */
 export abstract class MobileNetV2PreTrainedModel {
   /** The transformers class name this model implements. */
   static readonly architecture: Architecture;
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
+  private stateDictPromise: Promise<StateDict> | null = null;
   private disposed = false;
 
-  /**
-   * Use `fromPretrained` or `fromStateDict`. The state dict must already be complete and
-   * shape-checked (see `loadStateDict`).
-   */
+  /** Use `fromPretrained`, `fromStateDict` or `fromConfig`. */
   constructor(
     /** The model's configuration. */
     readonly config: MobileNetV2Config,
-    /** Every parameter, float32 (and int64 `num_batches_tracked`), keyed as transformers does. */
-    readonly stateDict: StateDict,
-    /** Missing (freshly initialised) and unexpected checkpoint keys. */
-    readonly loadReport: LoadReport,
+    private readonly weights: Weights,
     /** ONNX Runtime settings of the sessions this model creates. */
     readonly sessionOptions: SessionOptions = {},
     /** safetensors `__metadata__` carried from the checkpoint (e.g. quantization records). */
     readonly checkpointMetadata: Record<string, string> = {},
   ) {}
+
+  /** Missing (freshly initialised) and unexpected checkpoint keys, as transformers' `loading_info`. */
+  get loadReport(): LoadReport {
+    return this.weights.report;
+  }
+
+  /**
+   * Every parameter, float32 (and int64 `num_batches_tracked`), keyed as transformers does. Read
+   * from the checkpoint on first use.
+   */
+  async getStateDict(): Promise<StateDict> {
+    this.stateDictPromise ??= this.weights.load();
+    this.stateDictPromise.catch(() => (this.stateDictPromise = null)); // a failed read may be retried
+    return this.stateDictPromise;
+  }
 
   /** The transformers class name of this model. */
   get architecture(): Architecture {
@@ -133,21 +140,19 @@ export abstract class MobileNetV2PreTrainedModel {
    * the way transformers' `from_pretrained` does (prefix handling, fresh heads, shape checks).
    */
   static async fromPretrained<T extends MobileNetV2PreTrainedModel>(this: ModelClass<T>, source: string | ModelFiles, options: LoadOptions = {}): Promise<T> {
-    const files = typeof source === 'string' ? await getPlatform().resolveModelFiles(source, options) : source;
-    const { config, checkpoint, metadata, source: where } = await readCheckpoint(files);
-    return instantiate(this, config, checkpoint, where, options, metadata);
+    return instantiatePretrained(this, await openCheckpoint(await resolveFiles(source, options)), options);
   }
 
   /** Builds a model from a config and an in-memory checkpoint (any dtype, any class's key layout). */
   static fromStateDict<T extends MobileNetV2PreTrainedModel>(
     this: ModelClass<T>, config: MobileNetV2Config, checkpoint: StateDict, options: SessionOptions = {}, metadata: Record<string, string> = {},
   ): T {
-    return instantiate(this, config, checkpoint, 'state dict', options, metadata);
+    return instantiate(this, config, inMemory(config, this.architecture, checkpoint, 'state dict'), options, metadata);
   }
 
   /** A freshly initialised model, as transformers' `Model(config)` (normal(0, initializer_range) weights). */
   static fromConfig<T extends MobileNetV2PreTrainedModel>(this: ModelClass<T>, config: MobileNetV2Config, options: SessionOptions = {}): T {
-    return instantiate(this, config, new Map(), null, options, {});
+    return instantiate(this, config, inMemory(config, this.architecture, new Map(), null), options, {});
   }
 
   /** Channels and stride of each block's output (for `outIndices`). */
@@ -171,8 +176,14 @@ export abstract class MobileNetV2PreTrainedModel {
    * The ONNX graph for a request, e.g. to run in another runtime (`export-onnx`): float32, or for
    * `int8` the integer QDQ graph (see {@link quantization}).
    */
-  exportOnnx(request: Partial<GraphRequest> = {}, dtype: ModelDType = this.sessionOptions.dtype ?? 'fp32'): Uint8Array {
-    const graph = buildGraph(this.config, this.weightLookup, this.fullRequest(request));
+  async exportOnnx(request: Partial<GraphRequest> = {}, dtype: ModelDType = this.sessionOptions.dtype ?? 'fp32'): Promise<Uint8Array> {
+    const stateDict = await this.getStateDict();
+    const weights = (key: string): Float32Array => {
+      const t = stateDict.get(key);
+      if (!t || t.dtype !== 'float32') throw new MobileNetV2Error(`internal: weight "${key}" missing from the state dict`);
+      return t.data as Float32Array;
+    };
+    const graph = buildGraph(this.config, weights, this.fullRequest(request));
     if (dtype === 'fp32') return graph;
     const record = this.quantization;
     if (!record) {
@@ -202,7 +213,7 @@ export abstract class MobileNetV2PreTrainedModel {
     pixelValues: readonly Float32Tensor[], options: { method?: CalibrationMethod; source?: string } = {},
   ): Promise<QuantizationRecord> {
     for (const batch of pixelValues) checkPixelValues(batch, this.config.numChannels);
-    const graph = buildGraph(this.config, this.weightLookup, this.fullRequest({}));
+    const graph = await this.exportOnnx({}, 'fp32');
     const source = options.source ?? `${pixelValues.length} batch${pixelValues.length === 1 ? '' : 'es'}`;
     const record = await calibrate(graph, pixelValues, source, { method: options.method, session: this.sessionOptions });
     this.checkpointMetadata[QUANTIZATION_METADATA_KEY] = JSON.stringify(record);
@@ -213,23 +224,21 @@ export abstract class MobileNetV2PreTrainedModel {
 
   /** Number of trainable parameters (BatchNorm running statistics excluded), as transformers' `num_parameters()`. */
   numParameters(): number {
-    let n = 0;
-    for (const [key, t] of this.stateDict) if (!isBuffer(key)) n += t.data.length;
-    return n;
+    return parameterSpecs(this.config, this.architecture).filter((p) => !isBuffer(p.key)).reduce((n, p) => n + numel(p.shape), 0);
   }
 
   /** `config.json` and `model.safetensors` contents that transformers' `from_pretrained` loads. */
-  toPretrainedFiles(): Record<string, Uint8Array> {
+  async toPretrainedFiles(): Promise<Record<string, Uint8Array>> {
     const config = this.config.with({ architectures: [this.architecture] }).toJSON({ diff: true });
     return {
       'config.json': new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`),
-      'model.safetensors': serializeSafetensors(this.stateDict, { ...this.checkpointMetadata, format: 'pt' }),
+      'model.safetensors': serializeSafetensors(await this.getStateDict(), { ...this.checkpointMetadata, format: 'pt' }),
     };
   }
 
   /** Writes `config.json` and `model.safetensors` into `dir` (Node), atomically. */
   async savePretrained(dir: string): Promise<void> {
-    await getPlatform().writeFolder(dir, this.toPretrainedFiles());
+    await getPlatform().writeFolder(dir, await this.toPretrainedFiles());
   }
 
   /** Releases every ONNX Runtime session of this model. The model cannot run afterwards. */
@@ -243,13 +252,6 @@ export abstract class MobileNetV2PreTrainedModel {
     this.sessions.clear();
     await Promise.all(sessions.map(async (s) => (await s).release()));
   }
-
-  /** Float32 weights by key, from the normalised state dict. */
-  protected readonly weightLookup = (key: string): Float32Array => {
-    const t = this.stateDict.get(key);
-    if (!t || t.dtype !== 'float32') throw new MobileNetV2Error(`internal: weight "${key}" missing from the state dict`);
-    return t.data as Float32Array;
-  };
 
   private fullRequest(partial: Partial<GraphRequest>): GraphRequest {
     return { architecture: this.architecture, hiddenStates: [], head: true, pooling: 'adaptive', ...partial };
@@ -273,8 +275,9 @@ export abstract class MobileNetV2PreTrainedModel {
     const key = JSON.stringify(request);
     let session = this.sessions.get(key);
     if (!session) {
-      session = createSession(this.exportOnnx(request), this.sessionOptions);
+      session = this.createSessionFor(request);
       this.sessions.set(key, session);
+      session.catch(() => this.sessions.delete(key));
     }
     const ort = getOrtModule();
     const input = new ort.Tensor('float32', pixelValues.data as Float32Array, [...pixelValues.shape]);
@@ -287,14 +290,55 @@ export abstract class MobileNetV2PreTrainedModel {
     return out;
   }
 
+  /**
+   * A session for `request`: from the compiled-graph cache when the weights come from a file the
+   * cache knows (the weights are then not read at all), else from a freshly built graph, which is
+   * then cached.
+   */
+  private async createSessionFor(request: GraphRequest): Promise<InferenceSession> {
+    const dtype = this.sessionOptions.dtype ?? 'fp32';
+    const cache = findPlatform()?.graphCache;
+    const key = cache && this.weights.fingerprint !== null
+      ? JSON.stringify({
+        format: GRAPH_FORMAT, weights: this.weights.fingerprint, metadata: this.checkpointMetadata,
+        config: { ...this.config.toJSON({ diff: false }), problem_type: null }, architecture: this.architecture, request, dtype,
+      })
+      : null;
+    const cached = key !== null ? await cache!.get(key) : null;
+    if (cached !== null) return createSession(cached, this.sessionOptions);
+    const graph = await this.exportOnnx(request, dtype);
+    if (key !== null) await cache!.put(key, graph);
+    return createSession(graph, this.sessionOptions);
+  }
+
   /** Collects `hidden_states.*` outputs in block order. */
   protected hiddenStatesOf(out: Map<string, Float32Tensor>, indices: number[]): Float32Tensor[] | undefined {
     return indices.length ? indices.map((i) => out.get(OUTPUT.hiddenState(i))!) : undefined;
   }
 }
 
-function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, checkpoint: StateDict, source: string | null, options: SessionOptions, metadata: Record<string, string>): T {
-  const { stateDict, report } = loadStateDict(checkpoint, parameterSpecs(config, cls.architecture), config.initializerRange, source);
+/** Weights already in memory: checked and normalised now. */
+function inMemory(config: MobileNetV2Config, architecture: Architecture, checkpoint: StateDict, source: string | null): Weights {
+  const { stateDict, report } = loadStateDict(checkpoint, parameterSpecs(config, architecture), config.initializerRange, source);
+  return { report, fingerprint: null, load: async () => stateDict };
+}
+
+function resolveFiles(source: string | ModelFiles, options: LoadOptions): Promise<ModelFiles> {
+  return typeof source === 'string' ? getPlatform().resolveModelFiles(source, options) : Promise.resolve(source);
+}
+
+/** A model class on an opened checkpoint: keys and shapes checked now, tensor data read on first use. */
+function instantiatePretrained<T>(cls: ModelClass<T>, checkpoint: OpenCheckpoint, options: LoadOptions): T {
+  const expected = parameterSpecs(checkpoint.config, cls.architecture);
+  const weights: Weights = {
+    report: checkCheckpoint(checkpoint.tensors, expected, checkpoint.source),
+    fingerprint: checkpoint.fingerprint,
+    load: async () => loadStateDict(await checkpoint.load(), expected, checkpoint.config.initializerRange, checkpoint.source).stateDict,
+  };
+  return instantiate(cls, checkpoint.config, weights, options, checkpoint.metadata);
+}
+
+function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, weights: Weights, options: SessionOptions, metadata: Record<string, string>): T {
   check(options.dtype === undefined || options.dtype === 'fp32' || options.dtype === 'int8', `dtype must be "fp32" or "int8", got "${options.dtype}"`);
   const sessionOptions: SessionOptions = {
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
@@ -302,7 +346,7 @@ function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, checkpoin
     ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
     ...(options.worker !== undefined ? { worker: options.worker } : {}),
   };
-  return new cls(config, stateDict, report, sessionOptions, metadata);
+  return new cls(config, weights, sessionOptions, metadata);
 }
 
 /** Rejects pixel values ONNX Runtime would choke on, with a message naming the problem. */
@@ -397,8 +441,6 @@ const CLASSES = {
 export async function loadPretrained(
   source: string | ModelFiles, options: LoadOptions = {}, fallback: Architecture = 'MobileNetV2ForImageClassification',
 ): Promise<AnyMobileNetV2Model> {
-  const files = typeof source === 'string' ? await getPlatform().resolveModelFiles(source, options) : source;
-  const { config, checkpoint, metadata, source: where } = await readCheckpoint(files);
-  const architecture = config.architectures?.[0] ?? fallback;
-  return instantiate<AnyMobileNetV2Model>(CLASSES[architecture], config, checkpoint, where, options, metadata);
+  const checkpoint = await openCheckpoint(await resolveFiles(source, options));
+  return instantiatePretrained<AnyMobileNetV2Model>(CLASSES[checkpoint.config.architectures?.[0] ?? fallback], checkpoint, options);
 }

@@ -5,6 +5,7 @@
 import '../runtime/ort_node.js';
 import { resolveModelFiles } from '../hub/resolve_node.js';
 import { setPlatform } from '../platform.js';
+import { nodeGraphCache } from './graph_cache.js';
 import { writeFolder } from './write_folder.js';
 
-setPlatform({ resolveModelFiles, writeFolder });
+setPlatform({ resolveModelFiles, writeFolder, graphCache: nodeGraphCache });

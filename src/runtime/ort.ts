@@ -15,7 +15,7 @@ export interface OrtModule {
   /** Intra-op threads when the caller sets none (undefined: the runtime's own default). */
   readonly defaultThreads?: number;
   /** Creates a session that runs in a worker thread (Node only; see `SessionOptions.worker`). */
-  readonly createWorkerSession?: (modelBytes: Uint8Array, options: ortCommon.InferenceSession.SessionOptions) => Promise<ortCommon.InferenceSession>;
+  readonly createWorkerSession?: (model: Uint8Array | string, options: ortCommon.InferenceSession.SessionOptions) => Promise<ortCommon.InferenceSession>;
 }
 
 let registered: OrtModule | null = null;
@@ -58,8 +58,8 @@ export interface SessionOptions {
   readonly executionProviders?: readonly string[];
 }
 
-/** Creates an inference session from ONNX model bytes. */
-export async function createSession(modelBytes: Uint8Array, options: SessionOptions = {}): Promise<ortCommon.InferenceSession> {
+/** Creates an inference session from ONNX model bytes or an .onnx file path (Node). */
+export async function createSession(model: Uint8Array | string, options: SessionOptions = {}): Promise<ortCommon.InferenceSession> {
   const ort = getOrtModule();
   const sessionOptions: ortCommon.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
@@ -67,7 +67,9 @@ export async function createSession(modelBytes: Uint8Array, options: SessionOpti
     ...((options.threads ?? ort.defaultThreads) !== undefined ? { intraOpNumThreads: options.threads ?? ort.defaultThreads } : {}),
     ...(options.executionProviders ? { executionProviders: [...options.executionProviders] } : {}),
   };
-  if (!options.worker) return ort.InferenceSession.create(modelBytes, sessionOptions);
+  if (!options.worker) {
+    return typeof model === 'string' ? ort.InferenceSession.create(model, sessionOptions) : ort.InferenceSession.create(model, sessionOptions);
+  }
   if (!ort.createWorkerSession) throw new MobileNetV2Error('worker sessions need Node.js (worker_threads)');
-  return ort.createWorkerSession(modelBytes, sessionOptions);
+  return ort.createWorkerSession(model, sessionOptions);
 }

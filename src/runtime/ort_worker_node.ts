@@ -76,7 +76,7 @@ class WorkerSession {
 }
 
 /** Creates a session for `model` (ONNX bytes) in a new worker thread. */
-export async function createWorkerSession(model: Uint8Array, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
+export async function createWorkerSession(model: Uint8Array | string, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
   const worker = new Worker(new URL('./ort_worker_thread_node.js', import.meta.url), { workerData: { model, options } });
   const ready = await new Promise<WorkerSessionReply>((resolve, reject) => {
     worker.once('message', resolve);

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { WorkerSessionReply, WorkerSessionRequest, WireTensor } from './ort_worker_node.js';
 
-const { model, options } = workerData as { model: Uint8Array; options: ort.InferenceSession.SessionOptions };
+const { model, options } = workerData as { model: Uint8Array | string; options: ort.InferenceSession.SessionOptions };
 const port = parentPort!;
 
 function toWire(tensor: ort.Tensor): WireTensor {
@@ -15,7 +15,7 @@ function toWire(tensor: ort.Tensor): WireTensor {
 }
 
 try {
-  const session = await ort.InferenceSession.create(model, options);
+  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
   port.on('message', async (request: WorkerSessionRequest) => {
     if (request.type === 'release') {
       await session.release();

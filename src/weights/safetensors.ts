@@ -39,13 +39,57 @@ export interface Safetensors {
   metadata: Record<string, string>;
 }
 
-/** One validated header entry. */
-interface Entry {
+/** One validated header entry: a tensor's description and its byte range in the data section. */
+export interface TensorEntry {
   name: string;
   dtype: DType;
   shape: number[];
   begin: number;
   end: number;
+}
+
+/** A validated safetensors header: what the file holds, without the tensor data. */
+export interface SafetensorsHeader {
+  /** Tensor descriptions sorted by offset. */
+  entries: TensorEntry[];
+  /** The `__metadata__` string map; empty when absent. */
+  metadata: Record<string, string>;
+  /** Byte offset of the data section in the file (8 + header length). */
+  dataStart: number;
+}
+
+/**
+ * Length of the file prefix that holds the header (8 + header length), read from the first 8
+ * bytes, so a caller can read only the header of a large file.
+ */
+export function safetensorsPrefixLength(first8: Uint8Array, fileSize: number, source: string): number {
+  check(first8.length >= 8 && fileSize >= 8, `${source}: file has ${fileSize} bytes, too short for a safetensors header`);
+  const headerLength = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  check(
+    headerLength <= BigInt(fileSize - 8),
+    () => `${source}: header length ${headerLength} is beyond the end of the ${fileSize}-byte file (not a safetensors file, or truncated?)`,
+  );
+  check(headerLength <= MAX_HEADER_BYTES, `${source}: header length ${headerLength} exceeds the format's 100 MB limit`);
+  return 8 + Number(headerLength);
+}
+
+/**
+ * Parses and validates the header of a safetensors file of `fileSize` bytes from its prefix (at
+ * least {@link safetensorsPrefixLength} bytes): every tensor's dtype, shape and byte range, which
+ * must tile the data section exactly. No tensor data is needed.
+ */
+export function parseSafetensorsHeader(prefix: Uint8Array, fileSize: number, source: string): SafetensorsHeader {
+  const dataStart = safetensorsPrefixLength(prefix, fileSize, source);
+  check(prefix.length >= dataStart, `${source}: only ${prefix.length} of the ${dataStart} header bytes were given`);
+  const header = parseHeaderJson(prefix.subarray(8, dataStart), source);
+  const dataLength = fileSize - dataStart;
+  const metadata = readMetadata(header[METADATA_KEY], source);
+  const entries = Object.entries(header)
+    .filter(([name]) => name !== METADATA_KEY)
+    .map(([name, info]) => readEntry(name, info, dataLength, source));
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  checkCoverage(entries, dataLength, source);
+  return { entries, metadata, dataStart };
 }
 
 /**
@@ -57,24 +101,7 @@ interface Entry {
  * @throws MobileNetV2Error naming `source` (and the tensor) for any malformed or truncated file.
  */
 export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors {
-  check(bytes.length >= 8, `${source}: file has ${bytes.length} bytes, too short for a safetensors header`);
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  check(
-    headerLength <= BigInt(bytes.length - 8),
-    () => `${source}: header length ${headerLength} is beyond the end of the ${bytes.length}-byte file (not a safetensors file, or truncated?)`,
-  );
-  check(headerLength <= MAX_HEADER_BYTES, `${source}: header length ${headerLength} exceeds the format's 100 MB limit`);
-  const dataStart = 8 + Number(headerLength);
-  const header = parseHeaderJson(bytes.subarray(8, dataStart), source);
-  const dataLength = bytes.length - dataStart;
-
-  const metadata = readMetadata(header[METADATA_KEY], source);
-  const entries = Object.entries(header)
-    .filter(([name]) => name !== METADATA_KEY)
-    .map(([name, info]) => readEntry(name, info, dataLength, source));
-  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  checkCoverage(entries, dataLength, source);
-
+  const { entries, metadata, dataStart } = parseSafetensorsHeader(bytes, bytes.length, source);
   const tensors = new Map<string, Tensor>();
   for (const { name, dtype, shape, begin } of entries) {
     tensors.set(name, { dtype, shape, data: viewAs(dtype, bytes, dataStart + begin, numel(shape)) });
@@ -102,7 +129,7 @@ function readMetadata(value: unknown, source: string): Record<string, string> {
   return { ...(value as Record<string, string>) };
 }
 
-function readEntry(name: string, info: unknown, dataLength: number, source: string): Entry {
+function readEntry(name: string, info: unknown, dataLength: number, source: string): TensorEntry {
   const where = `${source}: tensor ${JSON.stringify(name)}`;
   check(isRecord(info), `${where} has no {dtype, shape, data_offsets} description`);
   const dtype = FROM_NAME.get(info.dtype as string);
@@ -134,9 +161,9 @@ function readEntry(name: string, info: unknown, dataLength: number, source: stri
 }
 
 /** Tensors sorted by offset must tile the data section exactly: no overlaps, holes or trailing bytes. */
-function checkCoverage(entries: readonly Entry[], dataLength: number, source: string): void {
+function checkCoverage(entries: readonly TensorEntry[], dataLength: number, source: string): void {
   let position = 0;
-  let previous: Entry | undefined;
+  let previous: TensorEntry | undefined;
   for (const entry of entries) {
     const name = JSON.stringify(entry.name);
     check(

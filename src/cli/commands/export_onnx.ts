@@ -51,7 +51,7 @@ export function register(program: Command): void {
           for (const file of flags.calibrate) pixelValues.push(processor.preprocess([toRgb(await loadImage(file))]).pixelValues);
           await model.calibrate(pixelValues, { source: `${flags.calibrate.length} images` });
         }
-        const bytes = model.exportOnnx({}, dtype);
+        const bytes = await model.exportOnnx({}, dtype);
         await writeAtomically(flags.output, bytes);
         const how = dtype === 'int8' ? `int8 QDQ graph, quantization from ${model.quantization!.source}` : 'float32 graph';
         process.stdout.write(
