@@ -1,21 +1,16 @@
 /** `mobilenet-v2 forward` on every HF fixture, and its errors. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { assertOutputsMatch, explicitProblemTypes, modelFixtures } from './fixture_runner.js';
-import { REPO_ROOT } from './helpers.js';
+import { cli } from './helpers.js';
 
-const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'mnv2-forward-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(args: string[]) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-}
 
 describe('mobilenet-v2 forward', () => {
   for (const fixture of modelFixtures()) {
@@ -25,7 +20,7 @@ describe('mobilenet-v2 forward', () => {
       const sizes = fixture.meta.post_process_target_sizes;
       if (sizes) args.push('--target-sizes', sizes.map(([h, w]) => `${h}x${w}`).join(','));
       for (const p of explicitProblemTypes(fixture)) args.push('--problem-type', p);
-      const r = cli(args);
+      const r = cli(...args);
       assert.equal(r.status, 0, r.stderr);
       assertOutputsMatch(fixture, parseSafetensors(new Uint8Array(readFileSync(out)), out).tensors);
     });
@@ -44,7 +39,7 @@ describe('mobilenet-v2 forward', () => {
     const input = join(dir, 'named.safetensors');
     writeFileSync(input, bytes);
     const out = join(dir, 'named_out.safetensors');
-    const r = cli(['forward', '--model', fixture.dir, '--inputs', input, '--output', out, '--input-name', 'image']);
+    const r = cli(...['forward', '--model', fixture.dir, '--inputs', input, '--output', out, '--input-name', 'image']);
     assert.equal(r.status, 0, r.stderr);
     const got = parseSafetensors(new Uint8Array(readFileSync(out)), out).tensors;
     assert.deepEqual(got.get('logits@a')!.shape, [1, 320]);
@@ -62,14 +57,14 @@ describe('mobilenet-v2 forward', () => {
       [['--inputs', join(fixture.dir, 'inputs.safetensors'), '--problem-type', 'x=ranking'], /--problem-type: "ranking"/],
     ];
     for (const [extra, message] of cases) {
-      const r = cli(['forward', '--model', fixture.dir, '--output', out, ...extra]);
+      const r = cli(...['forward', '--model', fixture.dir, '--output', out, ...extra]);
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, message);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.ok(!r.stderr.includes('    at '), 'no stack trace');
       assert.ok(!existsSync(out));
     }
-    const missingModel = cli(['forward', '--model', join(dir, 'no-model'), '--inputs', join(fixture.dir, 'inputs.safetensors'), '--output', out]);
+    const missingModel = cli(...['forward', '--model', join(dir, 'no-model'), '--inputs', join(fixture.dir, 'inputs.safetensors'), '--output', out]);
     assert.notEqual(missingModel.status, 0);
     assert.match(missingModel.stderr, /no-model/);
   });

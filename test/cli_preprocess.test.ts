@@ -1,22 +1,17 @@
 /** `mobilenet-v2 preprocess`: image files in, transformers' pixel_values / labels out (fixtures p1 and p11). */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseSafetensors } from '../src/weights/safetensors.js';
-import { assertClose, HF_FIXTURES, REPO_ROOT } from './helpers.js';
+import { assertClose, cli, HF_FIXTURES } from './helpers.js';
 
-const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const FIXTURES = join(HF_FIXTURES, 'processor');
 const IMAGES = join(FIXTURES, 'images');
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [CLI, 'preprocess', ...args], { encoding: 'utf8' });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const preprocess = (...args: string[]) => cli('preprocess', ...args);
 
 function tensors(path: string) {
   return parseSafetensors(readFileSync(path), path).tensors;
@@ -33,7 +28,7 @@ describe('preprocess CLI', () => {
 
   it('reproduces the default-config fixture from PNG files, resized images included', () => {
     const out = join(dir, 'p1.safetensors');
-    const run = cli('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_640x480.png'), join(IMAGES, 'rgb_300x500.png'), join(IMAGES, 'rgb_31x40.png'), '--resized', '-o', out);
+    const run = preprocess('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_640x480.png'), join(IMAGES, 'rgb_300x500.png'), join(IMAGES, 'rgb_31x40.png'), '--resized', '-o', out);
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /pixel_values for 3 image\(s\) \(\[3, 224, 224\]\)/);
     const got = tensors(out);
@@ -48,7 +43,7 @@ describe('preprocess CLI', () => {
     const config = JSON.parse(readFileSync(join(FIXTURES, 'p11_segmap/config.json'), 'utf8')) as { init_kwargs: unknown };
     await writeFile(join(dir, 'preprocessor_config.json'), JSON.stringify(config.init_kwargs));
     const out = join(dir, 'p11.safetensors');
-    const run = cli('--model', dir, join(IMAGES, 'rgb_150x100_seg_image.png'), '--segmentation-maps', join(IMAGES, 'seg_map_150x100.png'), '-o', out);
+    const run = preprocess('--model', dir, join(IMAGES, 'rgb_150x100_seg_image.png'), '--segmentation-maps', join(IMAGES, 'seg_map_150x100.png'), '-o', out);
     assert.equal(run.status, 0, run.stderr);
     const got = tensors(out);
     const ref = tensors(join(FIXTURES, 'p11_segmap/outputs.safetensors'));
@@ -59,12 +54,12 @@ describe('preprocess CLI', () => {
 
   it('fails with one line naming the bad file and leaves no output', () => {
     const out = join(dir, 'bad.safetensors');
-    const missing = cli('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_31x40.png'), join(dir, 'missing.jpg'), '-o', out);
+    const missing = preprocess('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_31x40.png'), join(dir, 'missing.jpg'), '-o', out);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^mobilenet-v2: .*missing\.jpg: image file not found\n$/);
-    const mismatch = cli('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_31x40.png'), '--segmentation-maps', join(IMAGES, 'seg_map_150x100.png'), join(IMAGES, 'seg_map_150x100.png'), '-o', out);
+    const mismatch = preprocess('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_31x40.png'), '--segmentation-maps', join(IMAGES, 'seg_map_150x100.png'), join(IMAGES, 'seg_map_150x100.png'), '-o', out);
     assert.match(mismatch.stderr, /got 1 image\(s\) but 2 segmentation map\(s\)/);
-    const both = cli('--processor', 'a.json', '--model', dir, join(IMAGES, 'rgb_31x40.png'), '-o', out);
+    const both = preprocess('--processor', 'a.json', '--model', dir, join(IMAGES, 'rgb_31x40.png'), '-o', out);
     assert.match(both.stderr, /give exactly one of --processor/);
     assert.ok(!existsSync(out));
     assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('bad')), []);

@@ -1,6 +1,5 @@
 /** `mobilenet-v2 convert`: TFLite file → checkpoint folder that `fromPretrained` loads; bad inputs. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,15 +13,9 @@ import { openCheckpoint } from '../src/model/pretrained.js';
 import { getPlatform } from '../src/platform.js';
 import { importTflite } from '../src/weights/tflite/importer.js';
 import { readQuantizationRecord } from '../src/weights/tflite/quantization.js';
-import { REAL_FIXTURES, REPO_ROOT } from './helpers.js';
+import { cli, REAL_FIXTURES } from './helpers.js';
 
-const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const model = (name: string): string => join(REAL_FIXTURES, 'models', `${name}.tflite`);
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('mobilenet-v2 convert', () => {
   let dir = '';

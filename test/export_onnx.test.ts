@@ -3,7 +3,6 @@
  * library computes; `--dtype int8` writes the integer QDQ graph; failures leave no file behind.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,16 +13,11 @@ import '../src/node/setup.js';
 import { loadPretrained } from '../src/model/modeling_mobilenet_v2.js';
 import { decodeModel } from '../src/onnx/proto.js';
 import { float32Tensor } from '../src/tensor.js';
-import { assertClose, HF_FIXTURES, REPO_ROOT } from './helpers.js';
+import { assertClose, cli, HF_FIXTURES, REPO_ROOT } from './helpers.js';
 
-const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const CLASSIFIER = join(REPO_ROOT, 'models/mobilenet_v2_1.0_224_quant');
 const FLOAT_CHECKPOINT = join(HF_FIXTURES, 'a_cls_035_96');
 const PHOTO = join(REPO_ROOT, 'samples/cat.jpg');
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-}
 
 /** Deterministic pixel values in [-1, 1]. */
 function input(size: number): Float32Array {

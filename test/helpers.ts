@@ -1,5 +1,6 @@
 /** Paths and comparison helpers shared by the tests. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,6 +12,21 @@ export const SHARED = resolve(REPO_ROOT, '../shared');
 export const HF_FIXTURES = resolve(SHARED, 'fixtures/hf');
 /** Google's real TFLite models, photos and reference outputs. */
 export const REAL_FIXTURES = resolve(SHARED, 'fixtures/real');
+/** The compiled CLI. */
+export const CLI = resolve(REPO_ROOT, 'dist/src/cli/main.js');
+
+/** Outcome of one CLI run. */
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `mobilenet-v2 ...args` to completion. */
+export function cli(...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 /**
  * Asserts `|got - ref| <= atol + rtol * |ref|` element-wise (the fixtures' tolerance by default),
