@@ -1,12 +1,11 @@
 /** `mobilenet-v2 preprocess`: image files in, transformers' pixel_values / labels out (fixtures p1 and p11). */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseSafetensors } from '../src/weights/safetensors.js';
-import { assertClose, cli, HF_FIXTURES } from './helpers.js';
+import { assertClose, cli, HF_FIXTURES, useTempDir } from './helpers.js';
 
 const FIXTURES = join(HF_FIXTURES, 'processor');
 const IMAGES = join(FIXTURES, 'images');
@@ -18,16 +17,10 @@ function tensors(path: string) {
 }
 
 describe('preprocess CLI', () => {
-  let dir = '';
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mnv2-preprocess-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('preprocess');
 
   it('reproduces the default-config fixture from PNG files, resized images included', () => {
-    const out = join(dir, 'p1.safetensors');
+    const out = join(tempDir(), 'p1.safetensors');
     const run = preprocess('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_640x480.png'), join(IMAGES, 'rgb_300x500.png'), join(IMAGES, 'rgb_31x40.png'), '--resized', '-o', out);
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /pixel_values for 3 image\(s\) \(\[3, 224, 224\]\)/);
@@ -41,9 +34,9 @@ describe('preprocess CLI', () => {
 
   it('writes labels for segmentation maps, reading the config from --model <dir>', async () => {
     const config = JSON.parse(readFileSync(join(FIXTURES, 'p11_segmap/config.json'), 'utf8')) as { init_kwargs: unknown };
-    await writeFile(join(dir, 'preprocessor_config.json'), JSON.stringify(config.init_kwargs));
-    const out = join(dir, 'p11.safetensors');
-    const run = preprocess('--model', dir, join(IMAGES, 'rgb_150x100_seg_image.png'), '--segmentation-maps', join(IMAGES, 'seg_map_150x100.png'), '-o', out);
+    await writeFile(join(tempDir(), 'preprocessor_config.json'), JSON.stringify(config.init_kwargs));
+    const out = join(tempDir(), 'p11.safetensors');
+    const run = preprocess('--model', tempDir(), join(IMAGES, 'rgb_150x100_seg_image.png'), '--segmentation-maps', join(IMAGES, 'seg_map_150x100.png'), '-o', out);
     assert.equal(run.status, 0, run.stderr);
     const got = tensors(out);
     const ref = tensors(join(FIXTURES, 'p11_segmap/outputs.safetensors'));
@@ -53,15 +46,15 @@ describe('preprocess CLI', () => {
   });
 
   it('fails with one line naming the bad file and leaves no output', () => {
-    const out = join(dir, 'bad.safetensors');
-    const missing = preprocess('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_31x40.png'), join(dir, 'missing.jpg'), '-o', out);
+    const out = join(tempDir(), 'bad.safetensors');
+    const missing = preprocess('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_31x40.png'), join(tempDir(), 'missing.jpg'), '-o', out);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^mobilenet-v2: .*missing\.jpg: image file not found\n$/);
     const mismatch = preprocess('--processor', join(FIXTURES, 'processor_config_default.json'), join(IMAGES, 'rgb_31x40.png'), '--segmentation-maps', join(IMAGES, 'seg_map_150x100.png'), join(IMAGES, 'seg_map_150x100.png'), '-o', out);
     assert.match(mismatch.stderr, /got 1 image\(s\) but 2 segmentation map\(s\)/);
-    const both = preprocess('--processor', 'a.json', '--model', dir, join(IMAGES, 'rgb_31x40.png'), '-o', out);
+    const both = preprocess('--processor', 'a.json', '--model', tempDir(), join(IMAGES, 'rgb_31x40.png'), '-o', out);
     assert.match(both.stderr, /give exactly one of --processor/);
     assert.ok(!existsSync(out));
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('bad')), []);
+    assert.deepEqual(readdirSync(tempDir()).filter((f) => f.startsWith('bad')), []);
   });
 });

@@ -1,10 +1,9 @@
 /** `mobilenet-v2 convert`: TFLite file → checkpoint folder that `fromPretrained` loads; bad inputs. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import '../src/node/setup.js';
 import {
   MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation,
@@ -13,21 +12,15 @@ import { openCheckpoint } from '../src/model/pretrained.js';
 import { getPlatform } from '../src/platform.js';
 import { importTflite } from '../src/weights/tflite/importer.js';
 import { readQuantizationRecord } from '../src/weights/tflite/quantization.js';
-import { cli, REAL_FIXTURES } from './helpers.js';
+import { cli, REAL_FIXTURES, useTempDir } from './helpers.js';
 
 const model = (name: string): string => join(REAL_FIXTURES, 'models', `${name}.tflite`);
 
 describe('mobilenet-v2 convert', () => {
-  let dir = '';
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mnv2-convert-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('convert');
 
   it('writes a quantized classifier checkpoint that fromPretrained loads unchanged', async () => {
-    const out = join(dir, 'cls');
+    const out = join(tempDir(), 'cls');
     const r = cli('convert', model('mobilenet_v2_1.0_224_quant'), '--output', out);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /MobileNetV2ForImageClassification .*depth multiplier 1, output stride 32, 224×224 input, 1001 labels/);
@@ -49,7 +42,7 @@ describe('mobilenet-v2 convert', () => {
   });
 
   it('writes a float DeepLab checkpoint with a freshly initialised conv_1x1', async () => {
-    const out = join(dir, 'seg');
+    const out = join(tempDir(), 'seg');
     const r = cli('convert', model('deeplabv3_257_mv_gpu'), '-o', out);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /conv_1x1 is absent from the file .* freshly initialised/);
@@ -64,7 +57,7 @@ describe('mobilenet-v2 convert', () => {
   });
 
   it('refuses to write into a non-empty folder unless --overwrite is given', async () => {
-    const out = join(dir, 'busy');
+    const out = join(tempDir(), 'busy');
     await rm(out, { recursive: true, force: true });
     assert.equal(cli('convert', model('deeplabv3_mnv2_dm05_pascal_quant'), '-o', out).status, 0);
     const before = (await stat(join(out, 'model.safetensors'))).mtimeMs;
@@ -76,17 +69,17 @@ describe('mobilenet-v2 convert', () => {
   });
 
   it('fails with one line and writes nothing for a missing, non-TFLite or truncated file', async () => {
-    const notTflite = join(dir, 'config.tflite');
+    const notTflite = join(tempDir(), 'config.tflite');
     await writeFile(notTflite, '{"model_type": "mobilenet_v2"}');
-    const truncated = join(dir, 'cut.tflite');
+    const truncated = join(tempDir(), 'cut.tflite');
     await writeFile(truncated, (await readFile(model('deeplabv3_mnv2_dm05_pascal_quant'))).subarray(0, 300_000));
     const cases: Array<[string, RegExp]> = [
-      [join(dir, 'missing.tflite'), /^mobilenet-v2: cannot read .*missing\.tflite/],
+      [join(tempDir(), 'missing.tflite'), /^mobilenet-v2: cannot read .*missing\.tflite/],
       [notTflite, /^mobilenet-v2: config\.tflite: not a TFLite file/],
       [truncated, /^mobilenet-v2: cut\.tflite: .*(truncated|past the end)/],
     ];
     for (const [input, message] of cases) {
-      const out = join(dir, 'never');
+      const out = join(tempDir(), 'never');
       const r = cli('convert', input, '-o', out);
       assert.equal(r.status, 1, input);
       assert.match(r.stderr, message);

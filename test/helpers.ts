@@ -1,7 +1,10 @@
 /** Paths and comparison helpers shared by the tests. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { after, before } from 'node:test';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Repository root (tests run from `dist/test`, compiled). */
@@ -50,4 +53,19 @@ export function assertClose(
     }
   }
   assert.ok(worst < 0, `${what}: element ${worst} is ${got[worst]} but reference is ${ref[worst]}`);
+}
+
+/**
+ * A temporary folder for the enclosing `describe` (or file): created before its tests, removed
+ * after them. Returns a getter, since the path exists only once the hook has run.
+ */
+export function useTempDir(prefix: string): () => string {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), `mnv2-${prefix}-`));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decode as decodeBmpTs } from 'bmp-ts';
 import { encode as encodeFastPng } from 'fast-png';
 import sharp from 'sharp';
@@ -15,7 +15,7 @@ import { decodeBmp } from '../src/processing/bmp.js';
 import { cmykToRgb, type RawImage } from '../src/processing/image.js';
 import { decodeImage, encodePng, loadImage, loadSegmentationMap, sniffFormat, writePng } from '../src/processing/image_io_node.js';
 import { pilResize, Resample } from '../src/processing/pil_resample.js';
-import { REAL_FIXTURES } from './helpers.js';
+import { REAL_FIXTURES, useTempDir } from './helpers.js';
 
 const PHOTOS = join(REAL_FIXTURES, 'images');
 const REFERENCE = join(REAL_FIXTURES, 'reference');
@@ -243,26 +243,20 @@ describe('BMP variants', () => {
 });
 
 describe('bad inputs', () => {
-  let dir = '';
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mnv2-image-io-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('image-io');
 
   it('missing files, directories and empty files', async () => {
-    await assert.rejects(loadImage(join(dir, 'nope.png')), /nope\.png: image file not found/);
-    await mkdir(join(dir, 'folder.png'));
-    await assert.rejects(loadImage(join(dir, 'folder.png')), /folder\.png: is a directory/);
-    await writeFile(join(dir, 'empty.jpg'), new Uint8Array(0));
-    await assert.rejects(loadImage(join(dir, 'empty.jpg')), /empty\.jpg: empty file/);
-    await assert.rejects(loadSegmentationMap(join(dir, 'nope.png')), /nope\.png: image file not found/);
+    await assert.rejects(loadImage(join(tempDir(), 'nope.png')), /nope\.png: image file not found/);
+    await mkdir(join(tempDir(), 'folder.png'));
+    await assert.rejects(loadImage(join(tempDir(), 'folder.png')), /folder\.png: is a directory/);
+    await writeFile(join(tempDir(), 'empty.jpg'), new Uint8Array(0));
+    await assert.rejects(loadImage(join(tempDir(), 'empty.jpg')), /empty\.jpg: empty file/);
+    await assert.rejects(loadSegmentationMap(join(tempDir(), 'nope.png')), /nope\.png: image file not found/);
   });
 
   it('unsupported formats', async () => {
-    await writeFile(join(dir, 'notes.png'), 'just some text');
-    await assert.rejects(loadImage(join(dir, 'notes.png')), /notes\.png: unsupported or unrecognized image format/);
+    await writeFile(join(tempDir(), 'notes.png'), 'just some text');
+    await assert.rejects(loadImage(join(tempDir(), 'notes.png')), /notes\.png: unsupported or unrecognized image format/);
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>');
     await assert.rejects(decodeImage(svg, 'x.svg'), /x\.svg: unsupported or unrecognized image format/);
   });
@@ -274,8 +268,8 @@ describe('bad inputs', () => {
     await assert.rejects(decodeImage(corrupt, 'corrupt.png'), /corrupt\.png: cannot decode PNG image/);
     await assert.rejects(decodeImage(png.subarray(0, png.length - 20), 'cut.png'), /cut\.png: cannot decode PNG image/);
     const jpeg = await readFile(join(PHOTOS, 'pets.jpg'));
-    await writeFile(join(dir, 'half.jpg'), jpeg.subarray(0, jpeg.length >> 1));
-    await assert.rejects(loadImage(join(dir, 'half.jpg')), /half\.jpg: cannot decode JPEG image \(corrupt or truncated\?\)/);
+    await writeFile(join(tempDir(), 'half.jpg'), jpeg.subarray(0, jpeg.length >> 1));
+    await assert.rejects(loadImage(join(tempDir(), 'half.jpg')), /half\.jpg: cannot decode JPEG image \(corrupt or truncated\?\)/);
     // A PNG whose header says 0 x 8 pixels (libpng refuses it).
     const zero = encodeFastPng({ width: 1, height: 1, data: new Uint8Array(3), channels: 3, depth: 8 });
     new DataView(zero.buffer, zero.byteOffset).setUint32(16, 0);
