@@ -1,6 +1,6 @@
 /** `mobilenet-v2 forward` on every HF fixture, and its errors. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -21,6 +21,21 @@ describe('mobilenet-v2 forward', () => {
       if (sizes) args.push('--target-sizes', sizes.map(([h, w]) => `${h}x${w}`).join(','));
       for (const p of explicitProblemTypes(fixture)) args.push('--problem-type', p);
       const r = cli(...args);
+      assert.equal(r.status, 0, r.stderr);
+      assertOutputsMatch(fixture, parseSafetensors(new Uint8Array(readFileSync(out)), out).tensors);
+    });
+  }
+
+  for (const fixture of modelFixtures().filter((f) => existsSync(join(f.dir, 'pytorch_model.bin')))) {
+    it(`${fixture.name}: from a folder with only pytorch_model.bin`, () => {
+      const model = join(dir, `${fixture.name}-bin`);
+      mkdirSync(model);
+      copyFileSync(join(fixture.dir, 'config_saved.json'), join(model, 'config.json'));
+      copyFileSync(join(fixture.dir, 'pytorch_model.bin'), join(model, 'pytorch_model.bin'));
+      const out = join(dir, `${fixture.name}-bin.safetensors`);
+      const sizes = fixture.meta.post_process_target_sizes?.map(([h, w]) => `${h}x${w}`).join(',');
+      const r = cli('forward', '--model', model, '--inputs', join(fixture.dir, 'inputs.safetensors'), '--output', out,
+        '--hidden-states', '--debug', ...(sizes ? ['--target-sizes', sizes] : []));
       assert.equal(r.status, 0, r.stderr);
       assertOutputsMatch(fixture, parseSafetensors(new Uint8Array(readFileSync(out)), out).tensors);
     });
