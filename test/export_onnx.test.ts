@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -80,10 +80,11 @@ describe('export-onnx', () => {
   });
 
   it('reports bad arguments in one line and leaves no partial file', async () => {
-    const missingDir = join(dir, 'no/such/folder/model.onnx');
-    const run = cli('export-onnx', '--model', CLASSIFIER, '--output', missingDir);
+    await writeFile(join(dir, 'a-file'), 'not a folder');
+    const underFile = join(dir, 'a-file/model.onnx');
+    const run = cli('export-onnx', '--model', CLASSIFIER, '--output', underFile);
     assert.equal(run.status, 1);
-    assert.match(run.stderr, /^mobilenet-v2: cannot write .*no\/such\/folder\/model\.onnx/);
+    assert.match(run.stderr, /^mobilenet-v2: cannot write .*a-file\/model\.onnx.*a-file exists and is not a folder/);
     const dtype = cli('export-onnx', '--model', CLASSIFIER, '--output', join(dir, 'x.onnx'), '--dtype', 'int4');
     assert.equal(dtype.status, 1);
     assert.match(dtype.stderr, /--dtype.*must be fp32 or int8/);

@@ -3,7 +3,6 @@
  * writes the model's ONNX graph (BatchNorm folded, dynamic batch and image size) for other
  * runtimes; with `--dtype int8` the integer QDQ graph.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MobileNetV2Error } from '../../errors.js';
 import { resolveModelFiles } from '../../hub/resolve_node.js';
@@ -13,22 +12,11 @@ import { DEFAULT_CLASSIFIER } from '../../pipelines/default_models_node.js';
 import { loadImageProcessor } from '../../pipelines/pipeline.js';
 import { toRgb } from '../../processing/image.js';
 import { loadImage } from '../../processing/image_io_node.js';
+import { writeFileAtomic } from '../../node/write_folder.js';
 
 interface ExportFlags extends ModelFlags {
   output: string;
   calibrate?: string[];
-}
-
-/** Writes `bytes` to `path` through a temporary file, so a failure leaves no partial output. */
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw new MobileNetV2Error(`cannot write ${path}: ${(err as Error).message}`);
-  }
 }
 
 /** Registers the `export-onnx` command. */
@@ -52,7 +40,7 @@ export function register(program: Command): void {
           await model.calibrate(pixelValues, { source: `${flags.calibrate.length} images` });
         }
         const bytes = await model.exportOnnx({}, dtype);
-        await writeAtomically(flags.output, bytes);
+        await writeFileAtomic(flags.output, bytes);
         const how = dtype === 'int8' ? `int8 QDQ graph, quantization from ${model.quantization!.source}` : 'float32 graph';
         process.stdout.write(
           `wrote ${flags.output} (${model.architecture}, ${how}, ${(bytes.length / 1e6).toFixed(1)} MB): ` +

@@ -6,8 +6,7 @@
 import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { check, MobileNetV2Error } from '../../errors.js';
-import type { RawImage } from '../../processing/image.js';
-import { writePng, type EncodePngOptions } from '../../processing/image_io_node.js';
+import { writePng } from '../../processing/image_io_node.js';
 import {
   addImageCommand, imageFiles, JsonStream, processFiles, withPipeline, type BatchFlags,
 } from '../../pipelines/cli_support_node.js';
@@ -42,15 +41,6 @@ function outputPaths(flag: string, template: string, files: readonly string[], s
   return paths;
 }
 
-/** Writes a PNG atomically, naming the output file when that fails. */
-async function writeOutput(path: string, image: RawImage, options?: EncodePngOptions): Promise<void> {
-  try {
-    await writePng(path, image, options);
-  } catch (err) {
-    throw new MobileNetV2Error(`cannot write ${path}: ${(err as Error).message}`);
-  }
-}
-
 /** Share of the image, in [0, 1]. */
 function fraction(pixels: number, p: SegmentationPrediction): number {
   return pixels / (p.map.width * p.map.height);
@@ -80,8 +70,8 @@ export function register(program: Command): void {
         const palette = pascalVocPalette(Math.min(classes, 256));
         await processFiles(cmd, flags, files, json, (images) => segmenter.predict(images), async (file, _image, p) => {
           const { width, height, labels } = p.map;
-          if (masks) await writeOutput(masks.get(file)!, { data: labels as Uint8Array, width, height, channels: 1 }, { palette });
-          if (overlays) await writeOutput(overlays.get(file)!, overlayLabelMap(p.image, p.map, palette));
+          if (masks) await writePng(masks.get(file)!, { data: labels as Uint8Array, width, height, channels: 1 }, { palette });
+          if (overlays) await writePng(overlays.get(file)!, overlayLabelMap(p.image, p.map, palette));
           if (!json) {
             process.stdout.write(formatText(file, p));
             return;
