@@ -27,12 +27,6 @@ export {
 } from './hub/browser_files.js';
 export { configureOrtWeb, hasWebGpu, preferredExecutionProviders, wasmThreads, type OrtWebOptions } from './runtime/ort_web.js';
 export { loadImageInBrowser, type BrowserImageSource } from './processing/image_io_browser.js';
-export type { RawImage } from './processing/image.js';
-export { createPipeline, PIPELINE_TASKS, type PipelineOfTask, type PipelineOptions, type PipelineTask } from './pipelines/pipeline.js';
-export type { ClassificationResult, ImageClassificationOptions, ImageClassificationPipeline } from './pipelines/image_classification.js';
-export type { ImageSegmentationPipeline, SegmentationPrediction, SegmentationResult, SegmentSummary } from './pipelines/image_segmentation.js';
-export type { LabelMap } from './pipelines/segmentation_map.js';
-export { overlayLabelMap, pascalVocPalette, type Rgb } from './pipelines/palette.js';
 
 /**
  * Decodes an image given by URL (fetched) or as encoded bytes with the browser's decoder; the
