@@ -14,31 +14,21 @@ import {
   commitOf,
   expectedBytes,
   gitBlobSha1,
-  mirrorWorkspace,
   PREPROCESSOR_JSON,
   SEG_REPO,
   sha256Hex,
   startMirror,
   type Mirror,
-  type MirrorWorkspace,
+  useMirror,
 } from './hub_mirror.js';
 
-let ws: MirrorWorkspace;
-let mirror: Mirror;
+const served = useMirror();
 let caseNo = 0;
 
-before(async () => {
-  ws = await mirrorWorkspace();
-  mirror = await startMirror(ws.tree);
-});
-after(async () => {
-  await mirror.close();
-  await ws.cleanup();
-});
 
 /** Options for a fresh, empty cache against the static mirror; no environment is read. */
 function fresh(extra: ResolveModelFilesOptions = {}): ResolveModelFilesOptions & { cacheDir: string } {
-  return { cacheDir: join(ws.root, `cache-${++caseNo}`), endpoint: mirror.url, progress: false, env: {}, ...extra };
+  return { cacheDir: join(served.ws.root, `cache-${++caseNo}`), endpoint: served.mirror.url, progress: false, env: {}, ...extra };
 }
 
 /** Requests made while `run` runs. */
@@ -92,7 +82,7 @@ describe('hub settings from the environment', () => {
   });
 
   test('the token file written by huggingface-cli login is used', async () => {
-    const home = join(ws.root, 'hf-home');
+    const home = join(served.ws.root, 'hf-home');
     await mkdir(home, { recursive: true });
     await writeFile(join(home, 'token'), 'hf_file_token\n');
     assert.equal((await hubSettings({}, { HF_HOME: home })).token, 'hf_file_token');
@@ -127,13 +117,13 @@ describe('static mirror', () => {
     await first.read('model.safetensors');
     const weights = await expectedBytes(CLS_REPO, 'main', 'model.safetensors');
     for (const offline of [{ offline: true }, { env: { HF_HUB_OFFLINE: '1' } }]) {
-      const requests = await requestsDuring(mirror, async () => {
+      const requests = await requestsDuring(served.mirror, async () => {
         const files = await resolveModelFiles(CLS_REPO, { ...options, ...offline });
         assert.deepEqual(await files.read('model.safetensors'), weights);
       });
       assert.equal(requests.length, 0);
     }
-    const online = await requestsDuring(mirror, async () => {
+    const online = await requestsDuring(served.mirror, async () => {
       await (await resolveModelFiles(CLS_REPO, options)).read('model.safetensors');
     });
     assert.deepEqual(online.map((r) => r.method), ['HEAD', 'HEAD']);
@@ -145,7 +135,7 @@ describe('static mirror', () => {
     assert.equal(await files.read('model.safetensors'), null);
     const bin = await expectedBytes(SEG_REPO, 'main', 'pytorch_model.bin');
     assert.deepEqual(await files.read('pytorch_model.bin'), bin);
-    const requests = await requestsDuring(mirror, async () => {
+    const requests = await requestsDuring(served.mirror, async () => {
       const offline = await resolveModelFiles(SEG_REPO, { ...options, offline: true });
       assert.equal(await offline.read('model.safetensors'), null); // known absent: .no_exist marker
       assert.deepEqual(await offline.read('pytorch_model.bin'), bin);
@@ -155,7 +145,7 @@ describe('static mirror', () => {
 
   test('a revision other than main', async () => {
     const options = fresh({ revision: 'v1' });
-    const requests = await requestsDuring(mirror, async () => {
+    const requests = await requestsDuring(served.mirror, async () => {
       const files = await resolveModelFiles(CLS_REPO, options);
       assert.deepEqual(await files.read('config.json'), await expectedBytes(CLS_REPO, 'v1', 'config.json'));
       assert.match(files.description, /revision v1/);
@@ -171,7 +161,7 @@ describe('static mirror', () => {
     await assert.rejects(
       resolveModelFiles('google/xyz', options),
       (err: Error) =>
-        err instanceof MobileNetV2Error && err.message === `model google/xyz not found at ${mirror.url} (revision main)`,
+        err instanceof MobileNetV2Error && err.message === `model google/xyz not found at ${served.mirror.url} (revision main)`,
     );
     await assert.rejects(readdir(repoFolder(options.cacheDir, 'google/xyz')), { code: 'ENOENT' });
   });
@@ -180,11 +170,11 @@ describe('static mirror', () => {
     const options = fresh();
     const files = await resolveModelFiles(CLS_REPO, options);
     const path = `/${CLS_REPO}/resolve/main/model.safetensors`;
-    mirror.corrupt.add(path);
+    served.mirror.corrupt.add(path);
     try {
       await assert.rejects(files.read('model.safetensors'), /corrupt: sha256 is [0-9a-f]{64} but the server announced/);
     } finally {
-      mirror.corrupt.delete(path);
+      served.mirror.corrupt.delete(path);
     }
     const repo = repoFolder(options.cacheDir, CLS_REPO);
     const weights = await expectedBytes(CLS_REPO, 'main', 'model.safetensors');
@@ -197,7 +187,7 @@ describe('static mirror', () => {
 
   test('HF_HUB_OFFLINE with an empty cache names the repo, the file and offline mode', async () => {
     const options = fresh({ env: { HF_HUB_OFFLINE: '1' } });
-    const requests = await requestsDuring(mirror, () =>
+    const requests = await requestsDuring(served.mirror, () =>
       assert.rejects(resolveModelFiles(CLS_REPO, options), (err: Error) => {
         assert.ok(err instanceof MobileNetV2Error);
         const expected = `config.json of model ${CLS_REPO} \\(revision main\\) is not in the cache .* offline mode is on`;
@@ -215,7 +205,7 @@ describe('static mirror', () => {
     await mkdir(blobs, { recursive: true });
     const done = 1_000_000;
     await writeFile(join(blobs, `${sha256Hex(weights)}.incomplete`), weights.subarray(0, done));
-    const requests = await requestsDuring(mirror, async () => {
+    const requests = await requestsDuring(served.mirror, async () => {
       const files = await resolveModelFiles(CLS_REPO, options);
       assert.deepEqual(await files.read('model.safetensors'), weights);
     });
@@ -230,16 +220,16 @@ describe('static mirror', () => {
     const weights = await expectedBytes(CLS_REPO, 'main', 'model.safetensors');
     const path = `/${CLS_REPO}/resolve/main/model.safetensors`;
     const files = await resolveModelFiles(CLS_REPO, options);
-    mirror.truncate.add(path);
+    served.mirror.truncate.add(path);
     try {
       await assert.rejects(files.read('model.safetensors'), /interrupted after \d+ bytes .*run again to resume/);
     } finally {
-      mirror.truncate.delete(path);
+      served.mirror.truncate.delete(path);
     }
     const partial = join(repoFolder(options.cacheDir, CLS_REPO), 'blobs', `${sha256Hex(weights)}.incomplete`);
     const kept = (await stat(partial)).size;
     assert.ok(kept > 0 && kept < weights.byteLength, `kept ${kept} bytes`);
-    const requests = await requestsDuring(mirror, async () => {
+    const requests = await requestsDuring(served.mirror, async () => {
       assert.deepEqual(await files.read('model.safetensors'), weights); // the same instance tries again
     });
     assert.equal(requests.find((r) => r.method === 'GET')!.headers.range, `bytes=${kept}-`);
@@ -258,7 +248,7 @@ describe('static mirror', () => {
 describe('hub-like server (commit ids, CDN redirect, token)', () => {
   let hub: Mirror;
   before(async () => {
-    hub = await startMirror(ws.tree, { hub: true });
+    hub = await startMirror(served.ws.tree, { hub: true });
   });
   after(() => hub.close());
 

@@ -10,20 +10,14 @@ import type { DownloadProgress } from '../src/hub/model_files.js';
 import {
   CLS_REPO,
   expectedBytes,
-  mirrorWorkspace,
   SEG_REPO,
-  startMirror,
-  type Mirror,
-  type MirrorWorkspace,
+  useMirror,
 } from './hub_mirror.js';
 
-let ws: MirrorWorkspace;
-let mirror: Mirror;
+const served = useMirror();
 const stored = new Map<string, Response>();
 
-before(async () => {
-  ws = await mirrorWorkspace();
-  mirror = await startMirror(ws.tree);
+before(() => {
   // Just the two Cache methods the client uses, keyed by URL.
   const cache = {
     match: async (url: string) => stored.get(url)?.clone(),
@@ -31,43 +25,41 @@ before(async () => {
   };
   Object.assign(globalThis, { caches: { open: async () => cache } });
 });
-after(async () => {
+after(() => {
   delete (globalThis as { caches?: unknown }).caches;
-  await mirror.close();
-  await ws.cleanup();
 });
 
 test('downloads with progress, then serves the Cache Storage copy without a request', async () => {
   const events: DownloadProgress[] = [];
-  const files = await browserModelFiles(CLS_REPO, { endpoint: mirror.url, onProgress: (e) => events.push(e) });
+  const files = await browserModelFiles(CLS_REPO, { endpoint: served.mirror.url, onProgress: (e) => events.push(e) });
   const weights = await expectedBytes(CLS_REPO, 'main', 'model.safetensors');
   assert.deepEqual(await files.read('model.safetensors'), weights);
   const size = weights.byteLength;
   assert.deepEqual(events.at(-1), { file: 'model.safetensors', loaded: size, total: size, done: true });
-  const before = mirror.requests.length;
-  const offline = new BrowserHubFiles(CLS_REPO, { endpoint: mirror.url, offline: true });
+  const before = served.mirror.requests.length;
+  const offline = new BrowserHubFiles(CLS_REPO, { endpoint: served.mirror.url, offline: true });
   assert.deepEqual(await offline.read('config.json'), await expectedBytes(CLS_REPO, 'main', 'config.json'));
   assert.deepEqual(await offline.read('model.safetensors'), weights);
-  assert.equal(mirror.requests.length, before);
+  assert.equal(served.mirror.requests.length, before);
 });
 
 test('a .bin-only repo: the missing safetensors file is remembered as absent', async () => {
-  const files = new BrowserHubFiles(SEG_REPO, { endpoint: mirror.url });
+  const files = new BrowserHubFiles(SEG_REPO, { endpoint: served.mirror.url });
   assert.equal(await files.read('model.safetensors'), null);
   assert.deepEqual(await files.read('pytorch_model.bin'), await expectedBytes(SEG_REPO, 'main', 'pytorch_model.bin'));
-  const offline = new BrowserHubFiles(SEG_REPO, { endpoint: mirror.url, offline: true });
+  const offline = new BrowserHubFiles(SEG_REPO, { endpoint: served.mirror.url, offline: true });
   assert.equal(await offline.read('model.safetensors'), null);
   await assert.rejects(offline.read('preprocessor_config.json'), /not in the browser cache and offline mode is on/);
 });
 
 test('a corrupt download is rejected and not cached; a missing model is a clear error', async () => {
   const path = `/${CLS_REPO}/resolve/v1/model.safetensors`;
-  mirror.corrupt.add(path);
-  const files = new BrowserHubFiles(CLS_REPO, { endpoint: mirror.url, revision: 'v1' });
+  served.mirror.corrupt.add(path);
+  const files = new BrowserHubFiles(CLS_REPO, { endpoint: served.mirror.url, revision: 'v1' });
   await assert.rejects(files.read('model.safetensors'), /corrupt: sha256/);
   assert.ok(![...stored.keys()].some((url) => url.endsWith(path)));
   await assert.rejects(
-    browserModelFiles('google/xyz', { endpoint: mirror.url }),
+    browserModelFiles('google/xyz', { endpoint: served.mirror.url }),
     (err: Error) =>
       err instanceof MobileNetV2Error && /model google\/xyz not found at .* \(revision main\)/.test(err.message),
   );

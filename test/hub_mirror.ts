@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { after, before } from 'node:test';
 import { HF_FIXTURES } from './helpers.js';
 
 /** The classification repo: model.safetensors, at revisions `main` and `v1`. */
@@ -200,6 +201,23 @@ export interface MirrorWorkspace {
   readonly tree: string;
   readonly cacheDir: string;
   cleanup(): Promise<void>;
+}
+
+/**
+ * A mirror workspace and a plain static mirror serving it, for the enclosing tests: started before
+ * them, stopped and removed after. Read `ws` and `mirror` inside tests, once the hook has run.
+ */
+export function useMirror(): { readonly ws: MirrorWorkspace; readonly mirror: Mirror } {
+  const state = {} as { ws: MirrorWorkspace; mirror: Mirror };
+  before(async () => {
+    state.ws = await mirrorWorkspace();
+    state.mirror = await startMirror(state.ws.tree);
+  });
+  after(async () => {
+    await state.mirror.close();
+    await state.ws.cleanup();
+  });
+  return state;
 }
 
 /** Creates a temp folder with a built mirror tree and an empty cache folder. */
