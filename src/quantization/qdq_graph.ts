@@ -6,8 +6,10 @@
  * disappears into the output range), residual adds into QLinearAdd and the classifier into QGemm,
  * so the model runs on integer kernels; other runtimes read the same standard QDQ graph.
  *
- * Weights use the record's own scales and zero points when it has them (a quantized TFLite model
- * rebuilt bit for bit), else symmetric per-channel int8 (a calibrated float checkpoint).
+ * Weights keep the record's own scales when they are symmetric int8 (the Keras post-training
+ * quantized model); otherwise (uint8 TF-slim and DeepLab files, calibrated float checkpoints) they
+ * are re-quantized to symmetric per-channel int8, the only weight format ONNX Runtime's fast
+ * integer convolution kernels take.
  * Activations are stored as uint8 (int8 records are shifted by 128: same real values).
  */
 import { MobileNetV2Error } from '../errors.js';
