@@ -125,8 +125,10 @@ export abstract class MobileNetV2PreTrainedModel {
    * from the checkpoint on first use.
    */
   async getStateDict(): Promise<StateDict> {
-    this.stateDictPromise ??= this.weights.load();
-    this.stateDictPromise.catch(() => (this.stateDictPromise = null)); // a failed read may be retried
+    if (!this.stateDictPromise) {
+      this.stateDictPromise = this.weights.load();
+      this.stateDictPromise.catch(() => (this.stateDictPromise = null)); // a failed read may be retried
+    }
     return this.stateDictPromise;
   }
 
@@ -394,16 +396,22 @@ export class MobileNetV2ForImageClassification extends MobileNetV2PreTrainedMode
       poolerOutput: out.get(OUTPUT.poolerOutput)!,
       hiddenStates: this.hiddenStatesOf(out, indices),
     };
-    if (options.labels) {
-      check(logits.shape.length === 2, 'a loss needs [batch, labels] logits; use the default adaptive pooling');
-      let problemType = options.problemType ?? this.config.problemType;
-      if (!problemType) {
-        problemType = inferProblemType(this.config.numLabels, options.labels);
-        this.config.problemType = problemType;
-      }
-      result.loss = classificationLoss(logits, options.labels, problemType);
-    }
+    if (options.labels) result.loss = this.loss(logits, options.labels, options.problemType);
     return result;
+  }
+
+  /**
+   * transformers' loss for `logits` of this model. As in transformers, a `problem_type` inferred
+   * from the labels is written back into the config; `problemType` overrides it for one call.
+   */
+  loss(logits: Float32Tensor, labels: Tensor, problemType?: ProblemType): number {
+    check(logits.shape.length === 2, 'a loss needs [batch, labels] logits; use the default adaptive pooling');
+    let type = problemType ?? this.config.problemType;
+    if (!type) {
+      type = inferProblemType(this.config.numLabels, labels);
+      this.config.problemType = type;
+    }
+    return classificationLoss(logits, labels, type);
   }
 }
 
@@ -417,11 +425,16 @@ export class MobileNetV2ForSemanticSegmentation extends MobileNetV2PreTrainedMod
     const out = await this.run(pixelValues, { hiddenStates: indices, debug: options.debug ?? false });
     const logits = out.get(OUTPUT.logits)!;
     const result: ModelOutput = { logits, hiddenStates: this.hiddenStatesOf(out, indices) };
-    if (options.labels) result.loss = semanticSegmentationLoss(logits, options.labels, this.config.semanticLossIgnoreIndex);
+    if (options.labels) result.loss = this.loss(logits, options.labels);
     if (options.debug) {
       result.debug = Object.fromEntries([...out].filter(([k]) => k.startsWith('debug.')));
     }
     return result;
+  }
+
+  /** transformers' segmentation loss for `logits` of this model and `[B, H, W]` labels. */
+  loss(logits: Float32Tensor, labels: Tensor): number {
+    return semanticSegmentationLoss(logits, labels, this.config.semanticLossIgnoreIndex);
   }
 }
 

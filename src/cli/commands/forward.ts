@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PROBLEM_TYPES, type ProblemType } from '../../config/configuration_mobilenet_v2.js';
 import { check, MobileNetV2Error } from '../../errors.js';
-import { loadPretrained, type AnyMobileNetV2Model, type ModelOutput } from '../../model/modeling_mobilenet_v2.js';
+import { loadPretrained, MobileNetV2Model, type AnyMobileNetV2Model, type ModelOutput } from '../../model/modeling_mobilenet_v2.js';
 import { postProcessSemanticSegmentation } from '../../model/post_processing.js';
 import { writeFileAtomic } from '../../node/write_folder.js';
 import '../../node/setup.js';
@@ -78,12 +78,12 @@ async function runInput(
   const loadedProblemType = model.config.problemType;
   for (const [key, labels] of inputs) {
     const m = /^labels(?:_(.+?))?(@.+)?$/.exec(key);
-    if (!m || (m[2] ?? '') !== suffix || model.architecture === 'MobileNetV2Model') continue;
+    if (!m || (m[2] ?? '') !== suffix || model instanceof MobileNetV2Model) continue;
     const variant = m[1] ?? '';
     const problemType = problemTypes.get(variant) ?? problemTypes.get('') ?? loadedProblemType ?? undefined;
-    const withLoss = await model.forward(pixelValues, { labels, ...(problemType ? { problemType } : {}) });
+    const loss = model.loss(output.logits!, labels, problemType);
     model.config.problemType = loadedProblemType;
-    out.set(`loss${variant ? `_${variant}` : ''}${suffix}`, { dtype: 'float32', shape: [], data: new Float32Array([withLoss.loss!]) });
+    out.set(`loss${variant ? `_${variant}` : ''}${suffix}`, { dtype: 'float32', shape: [], data: new Float32Array([loss]) });
   }
   if (isSeg) {
     postProcessSemanticSegmentation(output).forEach((t, i) => out.set(`post_processed_no_target.${i}${suffix}`, t));
