@@ -5,13 +5,13 @@
 import type { Float32Tensor } from '../tensor.js';
 
 /** Source index pairs and weights of one axis of a bilinear resize. */
-interface AxisWeights { i0: Int32Array; i1: Int32Array; w1: Float32Array }
+export interface AxisWeights { i0: Int32Array; i1: Int32Array; w1: Float32Array }
 
 /**
  * PyTorch `upsample_bilinear2d` sampling positions for one axis. align_corners=false:
  * `src = max(0, (dst + 0.5)·in/out − 0.5)`; align_corners=true: `src = dst·(in−1)/(out−1)`.
  */
-function axisWeights(inSize: number, outSize: number, alignCorners: boolean): AxisWeights {
+export function axisWeights(inSize: number, outSize: number, alignCorners: boolean): AxisWeights {
   const i0 = new Int32Array(outSize);
   const i1 = new Int32Array(outSize);
   const w1 = new Float32Array(outSize);

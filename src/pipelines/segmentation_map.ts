@@ -4,6 +4,7 @@
  * `post_process_semantic_segmentation` with `target_sizes` (bilinear, align_corners=false, then
  * argmax), but streams over output rows, so a large photo never holds `classes × H × W` floats.
  */
+import { axisWeights, type AxisWeights } from '../model/functional.js';
 
 /** A class map at image resolution and per-class statistics. */
 export interface LabelMap {
@@ -19,29 +20,8 @@ export interface LabelMap {
   readonly probabilitySums: Float64Array;
 }
 
-/** Source rows/columns and the weight of the second one, for each output position of one axis. */
-interface Axis { i0: Int32Array; i1: Int32Array; w1: Float32Array }
-
-/**
- * PyTorch's bilinear sampling positions (align_corners=false): `src = max(0, (d + 0.5)·in/out − 0.5)`.
- * Weights are kept in float32, as torch and `interpolateBilinear` keep them, so that ties and
- * near-ties resolve the same way.
- */
-function samplingAxis(inSize: number, outSize: number): Axis {
-  const axis = { i0: new Int32Array(outSize), i1: new Int32Array(outSize), w1: new Float32Array(outSize) };
-  const scale = inSize / outSize;
-  for (let d = 0; d < outSize; d++) {
-    const src = Math.max(0, scale * (d + 0.5) - 0.5);
-    const lo = Math.min(Math.floor(src), inSize - 1);
-    axis.i0[d] = lo;
-    axis.i1[d] = Math.min(lo + 1, inSize - 1);
-    axis.w1[d] = src - lo;
-  }
-  return axis;
-}
-
 /** One logit row of every class, resampled horizontally to the output width: `[classes, width]`. */
-function horizontalRow(logits: Float32Array, classes: number, h: number, w: number, row: number, xs: Axis, out: Float64Array): void {
+function horizontalRow(logits: Float32Array, classes: number, h: number, w: number, row: number, xs: AxisWeights, out: Float64Array): void {
   const width = xs.i0.length;
   for (let c = 0; c < classes; c++) {
     const base = (c * h + row) * w;
@@ -58,8 +38,8 @@ function horizontalRow(logits: Float32Array, classes: number, h: number, w: numb
  * softmax over the classes at that pixel.
  */
 export function labelMapFromLogits(logits: Float32Array, classes: number, h: number, w: number, height: number, width: number): LabelMap {
-  const ys = samplingAxis(h, height);
-  const xs = samplingAxis(w, width);
+  const ys = axisWeights(h, height, false);
+  const xs = axisWeights(w, width, false);
   const labels = classes <= 256 ? new Uint8Array(height * width) : new Uint16Array(height * width);
   const pixels = new Float64Array(classes);
   const probabilitySums = new Float64Array(classes);
