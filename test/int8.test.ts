@@ -13,7 +13,7 @@ import { MobileNetV2Error } from '../src/errors.js';
 import { softmaxRows } from '../src/model/functional.js';
 import { MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation } from '../src/model/modeling_mobilenet_v2.js';
 import { postProcessSemanticSegmentation } from '../src/model/post_processing.js';
-import { decodeModel } from '../src/onnx/proto.js';
+import { decodeModel, OnnxDataType } from '../src/onnx/proto.js';
 import { loadImage, loadSegmentationMap } from '../src/processing/image_io_node.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import type { Float32Tensor } from '../src/tensor.js';
@@ -89,6 +89,10 @@ describe('int8', () => {
       assert.equal(ops.get('QLinearAdd'), 10);
       assert.equal(ops.get('QGemm'), 1, JSON.stringify([...ops]));
       assert.ok(!ops.has('Clip'), 'every ReLU6 folded into its integer convolution');
+      // Unsigned weights: U8S8 kernels saturate on CPUs without VNNI (see qdq_graph.ts).
+      const model = decodeModel(await int8.exportOnnx());
+      const weightTypes = new Set(model.graph.initializer.filter((t) => t.name.endsWith('.weight.quantized')).map((t) => t.dataType));
+      assert.deepEqual([...weightTypes], [OnnxDataType.UINT8]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -37,7 +37,7 @@ export function asUint8(params: QuantParams): QuantParams {
 
 /**
  * Symmetric per-channel int8 parameters of a weight whose output channels run along axis 0
- * (`scale = max|w| / 127`, zero point 0): what ONNX Runtime's U8S8 kernels run fastest.
+ * (`scale = max|w| / 127`, zero point 0), as TFLite's and ONNX Runtime's quantizers make them.
  */
 export function symmetricWeightParams(weight: Float32Array, channels: number): QuantParams {
   const perChannel = weight.length / channels;

@@ -8,9 +8,12 @@
  *
  * Weights keep the record's own scales when they are symmetric int8 (the Keras post-training
  * quantized model); otherwise (uint8 TF-slim and DeepLab files, calibrated float checkpoints) they
- * are re-quantized to symmetric per-channel int8, the only weight format ONNX Runtime's fast
- * integer convolution kernels take.
- * Activations are stored as uint8 (int8 records are shifted by 128: same real values).
+ * are re-quantized to symmetric per-channel int8.
+ * Weights and activations are both stored as uint8 (int8 values shifted by 128, zero point 128:
+ * the same real values). Signed weights would pick ONNX Runtime's U8S8 kernels, which on x86
+ * CPUs without VNNI (AVX2, AVX-512 without VNNI) multiply-add pairs of products into saturating
+ * int16 (`vpmaddubsw`): 255 · 127 · 2 overflows, and real photos changed their top-1 class. The
+ * U8U8 kernels widen to int16 before multiplying and are exact on every CPU.
  */
 import { MobileNetV2Error } from '../errors.js';
 import { decodeModel, encodeModel, OnnxDataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
@@ -47,16 +50,15 @@ class QdqRewriter {
   }
 
   /** Scale and zero-point initializers of `params` (vectors when per channel). */
-  private paramInitializers(prefix: string, params: QuantParams, zeroType: 'uint8' | 'int8' | 'int32'): [string, string] {
+  private paramInitializers(prefix: string, params: QuantParams, zeroType: 'uint8' | 'int32'): [string, string] {
     const dims = params.scale.length > 1 ? [params.scale.length] : [];
     const scale = this.addInitializer(`${prefix}.scale`, OnnxDataType.FLOAT, Float32Array.from(params.scale), dims);
-    const zeros = zeroType === 'uint8' ? Uint8Array.from(params.zero_point)
-      : zeroType === 'int8' ? Int8Array.from(params.zero_point) : Int32Array.from(params.zero_point);
-    const typeCode = zeroType === 'uint8' ? OnnxDataType.UINT8 : zeroType === 'int8' ? OnnxDataType.INT8 : OnnxDataType.INT32;
+    const zeros = zeroType === 'uint8' ? Uint8Array.from(params.zero_point) : Int32Array.from(params.zero_point);
+    const typeCode = zeroType === 'uint8' ? OnnxDataType.UINT8 : OnnxDataType.INT32;
     return [scale, this.addInitializer(`${prefix}.zero_point`, typeCode, zeros, dims)];
   }
 
-  private dequantize(quantized: string, output: string, params: QuantParams, zeroType: 'uint8' | 'int8' | 'int32'): void {
+  private dequantize(quantized: string, output: string, params: QuantParams, zeroType: 'uint8' | 'int32'): void {
     const [scale, zero] = this.paramInitializers(output, params, zeroType);
     const axis = params.scale.length > 1 ? { axis: 0 } : {};
     this.nodes.push(node('DequantizeLinear', [quantized, scale, zero], output, `${output}.dequantize`, axis));
@@ -80,11 +82,10 @@ class QdqRewriter {
     const channels = weight.dims[0]!;
     const keys = moduleKeys(op.name);
     const recorded = this.record.weights[keys.weight];
-    const params = recorded && isSymmetricInt8(recorded, channels) ? recorded : symmetricWeightParams(values, channels);
+    const params = asUint8(recorded && isSymmetricInt8(recorded, channels) ? recorded : symmetricWeightParams(values, channels));
     const quantized = quantizeValues(values, params);
-    const typeCode = params.dtype === 'uint8' ? OnnxDataType.UINT8 : OnnxDataType.INT8;
     this.initializers.delete(weightName!);
-    this.dequantize(this.addInitializer(`${weightName}.quantized`, typeCode, quantized, weight.dims), weightName!, params, params.dtype as 'uint8' | 'int8');
+    this.dequantize(this.addInitializer(`${weightName}.quantized`, OnnxDataType.UINT8, quantized, weight.dims), weightName!, params, 'uint8');
     const bias = biasName ? this.initializers.get(biasName) : undefined;
     if (!bias) return;
     const q = quantizeBias(floatValues(bias), inputScale, params);
@@ -145,8 +146,9 @@ class QdqRewriter {
 }
 
 /**
- * Whether recorded weight parameters can be used as they are: ONNX Runtime's fast integer
- * convolutions need symmetric int8 weights (zero point 0), one scale or one per output channel.
+ * Whether recorded weight parameters can be used as they are: symmetric int8 weights (zero point
+ * 0), one scale or one per output channel, since ONNX Runtime's integer convolutions take one
+ * zero point for all channels.
  */
 function isSymmetricInt8(params: QuantParams, channels: number): boolean {
   return params.dtype === 'int8' && params.zero_point.every((z) => z === 0) && (params.scale.length === 1 || params.scale.length === channels);
