@@ -92,6 +92,7 @@ describe('hub settings from the environment', () => {
       (err: MobileNetV2Error) => err.code === 'E_INVALID_ARGUMENT' && /HF_HUB_DOWNLOAD_TIMEOUT=soon/.test(err.message),
     );
     await assert.rejects(hubSettings({ limits: { maxRedirects: -1 } }, {}), /limits\.maxRedirects=-1/);
+    await assert.rejects(hubSettings({}, { HF_HUB_ETAG_TIMEOUT: '1e9' }), /from 0 to 2147483\.647/); // timer limit
   });
 
   test('the token file written by huggingface-cli login is used', async () => {

@@ -56,6 +56,8 @@ export async function hubSettings(overrides: HubSettingsOverrides, env: Env): Pr
   };
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Each limit from `overrides`, else its environment variable, else its default. */
 export function hubLimits(overrides: Partial<HubLimits>, env: Env): HubLimits {
   const limits = { ...DEFAULT_HUB_LIMITS };
@@ -63,9 +65,13 @@ export function hubLimits(overrides: Partial<HubLimits>, env: Env): HubLimits {
     const [name, scale] = LIMIT_VARIABLES[key];
     const raw = nonEmpty(env[name]);
     const value = overrides[key] ?? (raw === undefined ? limits[key] : Number(raw) * scale);
-    if (!Number.isFinite(value) || value < 0) {
-      const given = overrides[key] === undefined ? `${name}=${raw}` : `limits.${key}=${value}`;
-      throw new MobileNetV2Error(`invalid hub limit ${given}: expected a number >= 0`, { code: 'E_INVALID_ARGUMENT' });
+    // Node's timers take at most 2^31 - 1 ms; a longer one would fire at once.
+    const most = key.endsWith('Ms') ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
+    if (!(value >= 0 && value <= most)) {
+      const [given, unit] = overrides[key] === undefined ? [`${name}=${raw}`, scale] : [`limits.${key}=${value}`, 1];
+      throw new MobileNetV2Error(`invalid hub limit ${given}: expected a number from 0 to ${most / unit}`, {
+        code: 'E_INVALID_ARGUMENT',
+      });
     }
     limits[key] = value;
   }
