@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { MobileNetV2Error } from '../src/errors.js';
 import { hubSettings } from '../src/hub/hub_env_node.js';
 import { isHubModelId } from '../src/hub/hub_common.js';
+import { DEFAULT_HUB_LIMITS } from '../src/hub/hub_limits.js';
 import type { DownloadProgress } from '../src/hub/model_files.js';
 import { resolveModelFiles, type ResolveModelFilesOptions } from '../src/hub/resolve_node.js';
 import { HF_FIXTURES } from './helpers.js';
@@ -71,14 +72,27 @@ describe('hub settings from the environment', () => {
       {},
       { HF_HOME: '/h', HF_ENDPOINT: 'http://m.example/', HF_TOKEN: 't', HF_HUB_OFFLINE: 'yes' },
     );
-    assert.deepEqual(home, { cacheDir: '/h/hub', endpoint: 'http://m.example', token: 't', offline: true });
+    const limits = DEFAULT_HUB_LIMITS;
+    assert.deepEqual(home, { cacheDir: '/h/hub', endpoint: 'http://m.example', token: 't', offline: true, limits });
     const cache = await hubSettings(
       {},
       { HF_HOME: '/h', HF_HUB_CACHE: '/c', HF_HUB_OFFLINE: '0', HF_TOKEN_PATH: '/none' },
     );
-    assert.deepEqual(cache, { cacheDir: '/c', endpoint: 'https://huggingface.co', token: undefined, offline: false });
-    const given = { cacheDir: '/o', endpoint: 'http://e', token: 'x', offline: false };
+    assert.deepEqual(cache, { cacheDir: '/c', endpoint: 'https://huggingface.co', token: undefined, offline: false, limits });
+    const given = { cacheDir: '/o', endpoint: 'http://e', token: 'x', offline: false, limits };
     assert.deepEqual(await hubSettings(given, { HF_HUB_CACHE: '/c', HF_HUB_OFFLINE: '1' }), given);
+  });
+
+  test('timeouts and caps from HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT, MOBILENET_V2_HUB_*; options win', async () => {
+    const env = { HF_HUB_ETAG_TIMEOUT: '2.5', HF_HUB_DOWNLOAD_TIMEOUT: '3', MOBILENET_V2_HUB_MIN_SPEED: '0' };
+    const { limits } = await hubSettings({ limits: { readTimeoutMs: 7 } }, env);
+    assert.deepEqual(limits, { ...DEFAULT_HUB_LIMITS, metadataTimeoutMs: 2500, readTimeoutMs: 7, minBytesPerSecond: 0 });
+    await assert.rejects(
+      hubSettings({}, { HF_HUB_DOWNLOAD_TIMEOUT: 'soon' }),
+      (err: MobileNetV2Error) => err.code === 'E_INVALID_ARGUMENT' && /HF_HUB_DOWNLOAD_TIMEOUT=soon/.test(err.message),
+    );
+    await assert.rejects(hubSettings({ limits: { maxRedirects: -1 } }, {}), /limits\.maxRedirects=-1/);
+    await assert.rejects(hubSettings({}, { HF_HUB_ETAG_TIMEOUT: '1e9' }), /from 0 to 2147483\.647/); // timer limit
   });
 
   test('the token file written by huggingface-cli login is used', async () => {

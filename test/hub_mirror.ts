@@ -234,14 +234,16 @@ function log(requests: MirrorRequest[], server: 'hub' | 'cdn', req: IncomingMess
   return record;
 }
 
-function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void): Promise<Server> {
+/** An HTTP server on 127.0.0.1 (a free port) answering with `handler`; a handler that throws answers 500. */
+export function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void): Promise<Server> {
   const server = createServer((req, res) => {
     void Promise.resolve(handler(req, res)).catch(() => res.writeHead(500).end());
   });
   return new Promise((done) => server.listen(0, '127.0.0.1', () => done(server)));
 }
 
-function origin(server: Server): string {
+/** `http://127.0.0.1:<port>` of a listening server. */
+export function origin(server: Server): string {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 

@@ -9,6 +9,7 @@
  */
 import { MobileNetV2Error } from '../errors.js';
 import {
+  checkNotHtml,
   checkRepoPath,
   corruptDownloadError,
   DEFAULT_ENDPOINT,
@@ -23,6 +24,7 @@ import {
   modelNotFoundError,
   resolveUrl,
 } from './hub_common.js';
+import { DEFAULT_HUB_LIMITS, isMetadataFile } from './hub_limits.js';
 import type { DownloadProgressCallback, ModelFiles } from './model_files.js';
 
 /** How the browser file sources fetch and cache (shared by {@link BrowserHubFiles} and {@link BrowserUrlFiles}). */
@@ -37,6 +39,8 @@ export interface BrowserFetchOptions {
   readonly onProgress?: DownloadProgressCallback;
   /** fetch to use (a proxy or a test double); default the global one. */
   readonly fetch?: typeof fetch;
+  /** Most bytes accepted for a `.json`/`.txt` file sent without any length; default 8 MiB. */
+  readonly maxUnsizedBytes?: number;
 }
 
 /** Options of {@link BrowserHubFiles}. */
@@ -164,22 +168,57 @@ async function download(
     const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
     response = await (options.fetch ?? fetch)(url, { headers });
   } catch (err) {
-    throw new MobileNetV2Error(`cannot download ${url}: ${(err as Error).message}`);
+    throw new MobileNetV2Error(`cannot download ${url}: ${(err as Error).message}`, {
+      code: 'E_HUB_UNREACHABLE',
+      cause: err,
+    });
   }
   const errorCode = response.headers.get('x-error-code');
   if (isMissingEntry(response.status, errorCode)) return null;
   if (!response.ok) throw failure(response.status, errorCode);
-  const { etag } = fileMetadata(response.headers);
-  // Browsers decode gzip without saying so (Content-Encoding is hidden cross-origin), so
-  // Content-Length is only a progress estimate; the hub's X-Linked-Size is exact when visible.
-  const length = response.headers.get('content-length');
-  const linkedSize = response.headers.get('x-linked-size');
-  const total = linkedSize ?? length;
-  const bytes = await readBody(response, (loaded, done) =>
-    onProgress?.({ file: name, loaded, total: total === null ? undefined : Number(total), done }),
+  let meta: AnswerMetadata;
+  try {
+    meta = answerMetadata(response.headers, name, url, options);
+  } catch (err) {
+    await response.body?.cancel();
+    throw err;
+  }
+  const bytes = await readBody(response, meta.cap, url, (loaded, done) =>
+    onProgress?.({ file: name, loaded, total: meta.total, done }),
   );
-  await verify(bytes, etag, linkedSize === null ? undefined : Number(linkedSize), url);
+  await verify(bytes, meta.etag, meta.exact, url);
   return bytes;
+}
+
+/** What a file's answer promises: see {@link answerMetadata}. */
+interface AnswerMetadata {
+  readonly etag: string | undefined;
+  /** The exact size, when the hub's X-Linked-Size is visible. */
+  readonly exact: number | undefined;
+  /** The size to report as progress total. */
+  readonly total: number | undefined;
+  /** Most bytes to accept. */
+  readonly cap: number;
+}
+
+/**
+ * The answer's ETag and size, validated (see `fileMetadata`). Browsers decode gzip without saying so (Content-Encoding
+ * is hidden cross-origin), so Content-Length is only a progress estimate; the hub's X-Linked-Size
+ * is exact when visible, and the body is cut off past it. A weight file must announce one of the
+ * two; a metadata file without either is capped at `maxUnsizedBytes`.
+ */
+function answerMetadata(headers: Headers, name: string, url: string, options: BrowserFetchOptions): AnswerMetadata {
+  checkNotHtml(headers, name, url);
+  const meta = fileMetadata(headers, url);
+  const exact = headers.get('x-linked-size') === null ? undefined : meta.size;
+  const total = meta.size;
+  if (total === undefined && !isMetadataFile(name)) {
+    throw new MobileNetV2Error(`download of ${url} refused: the server announced no size for this weight file`, {
+      code: 'E_HUB_RESPONSE',
+    });
+  }
+  const cap = exact ?? (total === undefined ? options.maxUnsizedBytes ?? DEFAULT_HUB_LIMITS.maxUnsizedBytes : Infinity);
+  return { etag: meta.etag, exact, total, cap };
 }
 
 /**
@@ -192,9 +231,11 @@ export async function browserModelFiles(repoId: string, options: BrowserHubFiles
   return files;
 }
 
-/** Reads a whole body, reporting the bytes received so far. */
+/** Reads a whole body of at most `cap` bytes, reporting the bytes received so far. */
 async function readBody(
   response: Response,
+  cap: number,
+  url: string,
   report: (loaded: number, done: boolean) => void,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const chunks: Uint8Array[] = [];
@@ -204,6 +245,12 @@ async function readBody(
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    if (loaded + value.byteLength > cap) {
+      await reader.cancel();
+      throw new MobileNetV2Error(`download of ${url} stopped: the server sent more than ${cap} bytes; nothing was kept`, {
+        code: 'E_HUB_RESPONSE',
+      });
+    }
     chunks.push(value);
     loaded += value.byteLength;
     report(loaded, false);

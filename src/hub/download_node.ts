@@ -13,15 +13,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { MobileNetV2Error } from '../errors.js';
-import { corruptDownloadError, expectedDigest, gitBlobHeader, type FileMetadata } from './hub_common.js';
+import { byteCount, checkNotHtml, corruptDownloadError, expectedDigest, gitBlobHeader, type FileMetadata } from './hub_common.js';
+import { isMetadataFile, LIMIT_VARIABLES, type HubLimits } from './hub_limits.js';
+import { limitHit, Pace, readWithin } from './pace.js';
 import type { DownloadProgressCallback } from './model_files.js';
-
-/** huggingface_hub's default HF_HUB_ETAG_TIMEOUT: how long a HEAD request may take. */
-const HEAD_TIMEOUT_MS = 10_000;
-/** How long a download may receive nothing before it is given up (and can be resumed later). */
-const STALL_TIMEOUT_MS = 60_000;
-/** Same-origin redirects followed when probing (renamed repos, the hub's resolve cache). */
-const MAX_REDIRECTS = 5;
 
 /** Headers for every request: compressed answers would not match Content-Length or the hash. */
 const BASE_HEADERS = { 'Accept-Encoding': 'identity' };
@@ -37,27 +32,44 @@ export interface Probe {
 /**
  * HEADs `url`, following same-origin redirects (like huggingface_hub) but stopping at a
  * cross-origin one: the hub puts the LFS metadata (`X-Linked-Etag`, `X-Linked-Size`,
- * `X-Repo-Commit`) on that redirect, and the CDN's own headers describe something else.
- * Network failures reject with the fetch error.
+ * `X-Repo-Commit`) on that redirect, and the CDN's own headers describe something else. All of it
+ * must finish within `limits.metadataTimeoutMs`; a network failure or timeout is an
+ * E_HUB_UNREACHABLE error.
  */
-export async function probe(url: string, headers: Record<string, string>): Promise<Probe> {
+export async function probe(url: string, headers: Record<string, string>, limits: HubLimits): Promise<Probe> {
+  const signal = AbortSignal.timeout(limits.metadataTimeoutMs);
   let current = url;
-  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const response = await fetch(current, {
-      method: 'HEAD',
-      headers: { ...BASE_HEADERS, ...headers },
-      redirect: 'manual',
-      signal: AbortSignal.timeout(HEAD_TIMEOUT_MS),
-    });
-    const location = response.headers.get('location');
-    if (response.status < 300 || response.status >= 400 || location === null) {
-      return { response, downloadUrl: current };
+  for (let hop = 0; hop <= limits.maxRedirects; hop++) {
+    let response: Response;
+    try {
+      response = await fetch(current, { method: 'HEAD', headers: { ...BASE_HEADERS, ...headers }, redirect: 'manual', signal });
+    } catch (err) {
+      const why = signal.aborted ? limitHit(limits, 'metadataTimeoutMs', 'no answer') : causeOf(err);
+      throw new MobileNetV2Error(`${current} cannot be reached: ${why}`, { code: 'E_HUB_UNREACHABLE', cause: err });
     }
-    const next = new URL(location, current);
+    const next = redirectTarget(response, current);
+    if (next === undefined) return { response, downloadUrl: current };
     if (next.origin !== new URL(current).origin) return { response, downloadUrl: next.href };
     current = next.href;
   }
-  throw new MobileNetV2Error(`too many redirects from ${url}`);
+  throw tooManyRedirects(url, limits);
+}
+
+/** Where a redirect answer points, `undefined` for any other answer; only http(s) targets are followed. */
+function redirectTarget(response: Response, from: string): URL | undefined {
+  const location = response.headers.get('location');
+  if (response.status < 300 || response.status >= 400 || location === null) return undefined;
+  const target = URL.canParse(location, from) ? new URL(location, from) : undefined;
+  if (target === undefined || (target.protocol !== 'http:' && target.protocol !== 'https:')) {
+    throw new MobileNetV2Error(`${from} redirects to ${JSON.stringify(location.slice(0, 200))}, not an http(s) URL`, {
+      code: 'E_HUB_RESPONSE',
+    });
+  }
+  return target;
+}
+
+function tooManyRedirects(url: string, limits: HubLimits): MobileNetV2Error {
+  return new MobileNetV2Error(`${url} redirects more than ${limits.maxRedirects} times`, { code: 'E_HUB_RESPONSE' });
 }
 
 /** A download to run by {@link download}. */
@@ -76,20 +88,31 @@ export interface DownloadRequest {
   readonly file: string;
   /** Progress receiver. */
   readonly onProgress: DownloadProgressCallback | undefined;
+  /** Timeouts, least speed and size caps. */
+  readonly limits: HubLimits;
 }
 
 /**
  * Downloads `req.url` into `req.partial`, continuing an earlier partial download with a Range
  * request, then verifies the size and, when the ETag is a content hash, the digest. Returns the
- * sha256 of the verified file. A transfer that breaks keeps the partial file for the next try; a
- * file that fails verification is deleted.
+ * sha256 of the verified file. A transfer that breaks or is too slow keeps the partial file for
+ * the next try (E_HUB_UNREACHABLE); a file that fails verification, or grows past its announced
+ * size, is deleted (E_HUB_RESPONSE).
  */
 export async function download(req: DownloadRequest): Promise<string> {
   const offset = await sizeOf(req.partial);
   const response = await fetchBody(req, offset);
-  const resumed = response.status === 206;
-  await receive(req, response, resumed ? offset : 0);
-  return verify(req);
+  const start = response.status === 206 ? offset : 0;
+  let size: number | undefined;
+  try {
+    checkNotHtml(response.headers, req.file, req.url);
+    size = announcedSize(req, response, start);
+  } catch (err) {
+    await response.body?.cancel();
+    throw err;
+  }
+  await receive(req, response, start, size);
+  return verify(req, size);
 }
 
 /** Size of `path`, 0 when it does not exist. */
@@ -112,95 +135,135 @@ async function fetchBody(req: DownloadRequest, offset: number): Promise<Response
     headers['Range'] = `bytes=${offset}-`;
     if (req.ifRange !== undefined) headers['If-Range'] = req.ifRange;
   }
-  const response = await get(req.url, headers);
+  const response = await get(req.url, headers, req.limits);
   const start = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
   if (response.status === 200 || (response.status === 206 && Number(start) === offset)) return response;
+  await response.body?.cancel();
   if (offset > 0 && (response.status === 206 || response.status === 416)) {
-    await response.body?.cancel();
     await rm(req.partial, { force: true });
     return fetchBody(req, 0);
   }
-  await response.body?.cancel();
-  throw new MobileNetV2Error(`downloading ${req.url} failed: HTTP ${response.status}`);
+  throw new MobileNetV2Error(`downloading ${req.url} failed: HTTP ${response.status}`, { code: 'E_HUB_RESPONSE' });
 }
 
 /**
- * GET with a network failure turned into a clear error. The timeout covers only the wait for the
- * response headers (a signal would also cut a long body short); the body has its own stall check.
+ * GET following at most `limits.maxRedirects` http(s) redirects (dropping the token on a
+ * cross-origin one), with a network failure turned into a clear error. The timeout covers only
+ * the wait for the response headers (a signal would also cut a long body short); the body has its
+ * own pace checks.
  */
-async function get(url: string, headers: Record<string, string>): Promise<Response> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error('timed out')), STALL_TIMEOUT_MS);
-  try {
-    return await fetch(url, { headers, signal: controller.signal });
-  } catch (err) {
-    throw new MobileNetV2Error(`cannot download ${url}: ${causeOf(err)}`);
-  } finally {
-    clearTimeout(timer);
+async function get(url: string, headers: Record<string, string>, limits: HubLimits): Promise<Response> {
+  let current = url;
+  let sent = headers;
+  for (let hop = 0; hop <= limits.maxRedirects; hop++) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), limits.readTimeoutMs);
+    let response: Response;
+    try {
+      response = await fetch(current, { headers: sent, redirect: 'manual', signal: controller.signal });
+    } catch (err) {
+      const why = controller.signal.aborted ? limitHit(limits, 'readTimeoutMs', 'no answer') : causeOf(err);
+      throw new MobileNetV2Error(`cannot download ${current}: ${why}`, { code: 'E_HUB_UNREACHABLE', cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+    const next = redirectTarget(response, current);
+    if (next === undefined) return response;
+    await response.body?.cancel();
+    if (next.origin !== new URL(current).origin) {
+      sent = Object.fromEntries(Object.entries(sent).filter(([name]) => name.toLowerCase() !== 'authorization'));
+    }
+    current = next.href;
   }
+  throw tooManyRedirects(url, limits);
+}
+
+/**
+ * The file's full size as announced by the HEAD answer and the GET answer (`Content-Range` total
+ * or `Content-Length` plus the resumed offset), which must agree. `undefined` only for a metadata
+ * file whose server gives no length at all; a weight file without a length is refused.
+ */
+function announcedSize(req: DownloadRequest, response: Response, start: number): number | undefined {
+  const got = byteCount(response.headers.get('content-length'), 'Content-Length', req.url);
+  const range = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1];
+  const fromGet = range !== undefined ? Number(range) : got === undefined ? undefined : got + start;
+  const { size } = req.meta;
+  let problem: string | undefined;
+  if (size !== undefined && fromGet !== undefined && size !== fromGet) {
+    problem = `its metadata announced ${size} bytes but the download ${fromGet}`;
+  } else if (size === undefined && fromGet === undefined && !isMetadataFile(req.file)) {
+    problem = 'the server announced no size for this weight file (no Content-Length)';
+  }
+  if (problem === undefined) return size ?? fromGet;
+  throw new MobileNetV2Error(`download of ${req.url} refused: ${problem}`, { code: 'E_HUB_RESPONSE' });
 }
 
 /**
  * Streams the body onto the partial file (appending from `offset`, or from scratch), reporting
- * progress; gives up when nothing arrives for STALL_TIMEOUT_MS.
+ * progress. Stops at the announced `size` (or, without one, at `limits.maxUnsizedBytes`), and
+ * when the server is slower than the limits allow.
  */
-async function receive(req: DownloadRequest, response: Response, offset: number): Promise<void> {
-  const length = response.headers.get('content-length');
-  const total = req.meta.size ?? (length === null ? undefined : Number(length) + offset);
-  const report = (loaded: number, done: boolean) => req.onProgress?.({ file: req.file, loaded, total, done });
+async function receive(req: DownloadRequest, response: Response, offset: number, size: number | undefined): Promise<void> {
+  const report = (loaded: number, done: boolean) => req.onProgress?.({ file: req.file, loaded, total: size, done });
+  const cap = size ?? req.limits.maxUnsizedBytes;
   const handle = await open(req.partial, offset > 0 ? 'a' : 'w');
   const reader = response.body!.getReader();
+  const pace = new Pace(req.limits);
   let loaded = offset;
   report(loaded, false);
   try {
     for (;;) {
-      const chunk = await readWithin(reader, STALL_TIMEOUT_MS);
+      const chunk = await readWithin(reader, pace.wait());
       if (chunk === undefined) break;
+      pace.update(chunk?.byteLength ?? 0);
+      if (chunk === null) continue;
+      if (loaded + chunk.byteLength > cap) throw tooLong(req, size);
       await handle.write(chunk);
       loaded += chunk.byteLength;
       report(loaded, false);
     }
   } catch (err) {
     await reader.cancel().catch(() => undefined);
+    await handle.close();
+    if (err instanceof MobileNetV2Error && err.code === 'E_HUB_RESPONSE') {
+      await rm(req.partial, { force: true });
+      throw err;
+    }
     throw new MobileNetV2Error(
       `download of ${req.url} interrupted after ${loaded} bytes (${causeOf(err)}); run again to resume it`,
+      { code: 'E_HUB_UNREACHABLE', cause: err },
     );
-  } finally {
-    await handle.close();
   }
+  await handle.close();
   report(loaded, true);
 }
 
-/** The next chunk of `reader`, `undefined` at the end; rejects when it takes longer than `ms`. */
-async function readWithin(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  ms: number,
-): Promise<Uint8Array | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no data for ${ms / 1000} s`)), ms);
+/** The error for a body longer than announced, or than the cap on unannounced metadata. */
+function tooLong(req: DownloadRequest, size: number | undefined): MobileNetV2Error {
+  const limit = size === undefined
+    ? `the ${req.limits.maxUnsizedBytes} bytes allowed for a file of no announced size (${LIMIT_VARIABLES.maxUnsizedBytes[0]})`
+    : `the announced ${size} bytes`;
+  return new MobileNetV2Error(`download of ${req.url} stopped: the server sent more than ${limit}; nothing was kept`, {
+    code: 'E_HUB_RESPONSE',
   });
-  try {
-    const { done, value } = await Promise.race([reader.read(), stalled]);
-    return done ? undefined : value;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
-/** Checks size and digest of the finished partial file; deletes it when they are wrong. */
-async function verify(req: DownloadRequest): Promise<string> {
-  const size = await sizeOf(req.partial);
+/**
+ * Checks size and digest of the finished partial file; deletes it when they are wrong. `size` is
+ * the announced size, `undefined` only for a metadata file sent without one.
+ */
+async function verify(req: DownloadRequest, size: number | undefined): Promise<string> {
+  const actualSize = await sizeOf(req.partial);
   const expected = expectedDigest(req.meta.etag);
   const sha256 = createHash('sha256');
-  const gitSha1 = createHash('sha1').update(gitBlobHeader(size));
+  const gitSha1 = createHash('sha1').update(gitBlobHeader(actualSize));
   const hashes: Hash[] = expected?.algorithm === 'git-sha1' ? [sha256, gitSha1] : [sha256];
   for await (const chunk of createReadStream(req.partial)) for (const hash of hashes) hash.update(chunk as Buffer);
   const sha256Hex = sha256.digest('hex');
   const actual = expected?.algorithm === 'git-sha1' ? gitSha1.digest('hex') : sha256Hex;
   let problem: string | undefined;
-  if (req.meta.size !== undefined && size !== req.meta.size) {
-    problem = `${size} bytes arrived but the server announced ${req.meta.size}`;
+  if (size !== undefined && actualSize !== size) {
+    problem = `${actualSize} bytes arrived but the server announced ${size}`;
   } else if (expected !== undefined && actual !== expected.hex) {
     problem = `${expected.algorithm} is ${actual} but the server announced ${expected.hex}`;
   }

@@ -14,8 +14,9 @@
  * finds the snapshot too.
  */
 import { copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
-import { COMMIT_HASH } from './hub_common.js';
+import { dirname, isAbsolute, join, relative } from 'node:path';
+import { MobileNetV2Error } from '../errors.js';
+import { checkHubModelId, COMMIT_HASH } from './hub_common.js';
 
 /** What the cache knows about one file of a snapshot. */
 export type CacheEntry =
@@ -30,39 +31,53 @@ export class HfCacheRepo {
 
   /** The cache folder of model `repoId` inside hub cache `cacheDir`. */
   constructor(cacheDir: string, repoId: string) {
+    checkHubModelId(repoId);
     this.root = join(cacheDir, `models--${repoId.split('/').join('--')}`);
   }
 
   /** Path of the blob named `key`. */
   blobPath(key: string): string {
-    return join(this.root, 'blobs', key);
+    return this.#inside(join(this.root, 'blobs', key));
   }
 
   /** Folder of snapshot `snapshot` (a commit id, or a revision name for a mirror). */
   snapshotPath(snapshot: string): string {
-    return join(this.root, 'snapshots', snapshot);
+    return this.#inside(join(this.root, 'snapshots', snapshot));
   }
 
   /** Path of `file` inside snapshot `snapshot`. */
   pointerPath(snapshot: string, file: string): string {
-    return join(this.snapshotPath(snapshot), file);
+    return this.#inside(join(this.snapshotPath(snapshot), file));
   }
 
-  /** The snapshot `revision` last resolved to, or `undefined` when it was never cached. */
+  /**
+   * The snapshot `revision` last resolved to, or `undefined` when it was never cached. A ref must
+   * hold a commit id, or the revision itself (what a static mirror leaves); anything else could
+   * point outside the cache and is refused.
+   */
   async snapshotOf(revision: string): Promise<string | undefined> {
     if (COMMIT_HASH.test(revision)) return revision;
+    const path = this.#inside(join(this.root, 'refs', revision));
+    let snapshot: string;
     try {
-      return (await readFile(join(this.root, 'refs', revision), 'utf8')).trim();
+      snapshot = (await readFile(path, 'utf8')).trim();
     } catch {
       return undefined;
     }
+    if (!COMMIT_HASH.test(snapshot) && snapshot !== revision) {
+      throw new MobileNetV2Error(
+        `hub cache file ${path} holds ${JSON.stringify(snapshot.slice(0, 80))}, not a commit id; delete it to download again`,
+        { code: 'E_CHECKPOINT_CORRUPT' },
+      );
+    }
+    return snapshot;
   }
 
   /** Records that `revision` resolves to `snapshot` (a commit, or the revision itself on a mirror). */
   async setRef(revision: string, snapshot: string): Promise<void> {
     if (COMMIT_HASH.test(revision)) return;
     if ((await this.snapshotOf(revision)) === snapshot) return; // the cache may be read-only
-    const path = join(this.root, 'refs', revision);
+    const path = this.#inside(join(this.root, 'refs', revision));
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, snapshot);
   }
@@ -71,13 +86,13 @@ export class HfCacheRepo {
   async lookup(snapshot: string, file: string): Promise<CacheEntry> {
     const pointer = this.pointerPath(snapshot, file);
     if (await exists(pointer)) return { kind: 'cached', path: pointer };
-    if (await exists(join(this.root, '.no_exist', snapshot, file))) return { kind: 'absent' };
+    if (await exists(this.#absentMarker(snapshot, file))) return { kind: 'absent' };
     return { kind: 'unknown' };
   }
 
   /** Records that `file` is absent from `snapshot`, so offline lookups can answer "no such file". */
   async markAbsent(snapshot: string, file: string): Promise<void> {
-    const marker = join(this.root, '.no_exist', snapshot, file);
+    const marker = this.#absentMarker(snapshot, file);
     await mkdir(dirname(marker), { recursive: true });
     await writeFile(marker, '');
   }
@@ -100,6 +115,25 @@ export class HfCacheRepo {
       await copyFile(blob, pointer);
     }
     return pointer;
+  }
+
+  /** Path of the marker saying `file` is absent from `snapshot`. */
+  #absentMarker(snapshot: string, file: string): string {
+    return this.#inside(join(this.root, '.no_exist', snapshot, file));
+  }
+
+  /**
+   * `path`, checked to lie inside this repo's folder: the last guard before anything is created
+   * or removed. Names are validated before they get here, so a failure is a validation gap.
+   */
+  #inside(path: string): string {
+    const rel = relative(this.root, path);
+    if (rel === '' || rel.split(/[\\/]/)[0] === '..' || isAbsolute(rel)) {
+      throw new MobileNetV2Error(`refusing to use ${path}: it lies outside the hub cache folder ${this.root}`, {
+        code: 'E_INTERNAL',
+      });
+    }
+    return path;
   }
 }
 

@@ -4,6 +4,7 @@
  * Hugging Face hub sends, and the wording of hub errors.
  */
 import { MobileNetV2Error } from '../errors.js';
+import { isMetadataFile } from './hub_limits.js';
 
 /** The public Hugging Face hub, used unless HF_ENDPOINT or an `endpoint` option says otherwise. */
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -30,13 +31,31 @@ export function isHubModelId(id: string): boolean {
   );
 }
 
-/** Throws unless `name` is a plain relative path inside a repo (it becomes part of cache paths). */
+/** Throws unless `id` is a hub model id: it becomes the cache folder `models--<org>--<name>`. */
+export function checkHubModelId(id: string): void {
+  if (!isHubModelId(id)) {
+    throw new MobileNetV2Error(`"${id}" is not a hub model id (like google/mobilenet_v2_1.0_224)`, {
+      code: 'E_INVALID_ARGUMENT',
+    });
+  }
+}
+
+// Control characters (and the path separators of any OS) never belong in a cache path.
+const CONTROL_OR_BACKSLASH = /[\x00-\x1f\x7f\\]/;
+
+/**
+ * Throws unless `name` is a plain relative path inside a repo (a file name, or a revision such as
+ * `refs/pr/1`): it becomes part of cache paths.
+ */
 export function checkRepoPath(name: string, what: string): void {
   const segments = name.split('/');
-  const ok = name.length > 0 && !name.includes('\\') &&
+  const ok = name.length > 0 && name.length <= 1024 && !CONTROL_OR_BACKSLASH.test(name) &&
     segments.every((s) => s !== '' && s !== '.' && s !== '..');
   if (!ok) {
-    throw new MobileNetV2Error(`invalid ${what} "${name}": expected a relative path without "..", "." or empty parts`);
+    throw new MobileNetV2Error(
+      `invalid ${what} ${JSON.stringify(name)}: expected a relative path without "..", "." or empty parts`,
+      { code: 'E_INVALID_ARGUMENT' },
+    );
   }
 }
 
@@ -68,22 +87,27 @@ export function hubResponseError(
     case 'RepoNotFound':
       return modelNotFoundError(repoId, revision, endpoint, `; ${authHint}`);
     case 'RevisionNotFound':
-      return new MobileNetV2Error(`revision ${revision} not found for model ${repoId} at ${endpoint}`);
+      return new MobileNetV2Error(`revision ${revision} not found for model ${repoId} at ${endpoint}`, {
+        code: 'E_HUB_NOT_FOUND',
+      });
     case 'GatedRepo':
       return new MobileNetV2Error(
         `model ${repoId} at ${endpoint} is gated: accept its terms on the hub and set HF_TOKEN`,
+        { code: 'E_HUB_RESPONSE' },
       );
   }
   const where = `${file} of ${describeRepo(repoId, revision, endpoint)}`;
   if (status === 401 || status === 403) {
-    return new MobileNetV2Error(`access to ${where} denied (HTTP ${status}); ${authHint}`);
+    return new MobileNetV2Error(`access to ${where} denied (HTTP ${status}); ${authHint}`, { code: 'E_HUB_RESPONSE' });
   }
-  return new MobileNetV2Error(`downloading ${where} failed: HTTP ${status}`);
+  return new MobileNetV2Error(`downloading ${where} failed: HTTP ${status}`, { code: 'E_HUB_RESPONSE' });
 }
 
 /** The error for a model whose `config.json` does not exist; `detail` is appended. */
 export function modelNotFoundError(repoId: string, revision: string, endpoint: string, detail = ''): MobileNetV2Error {
-  return new MobileNetV2Error(`model ${repoId} not found at ${endpoint} (revision ${revision})${detail}`);
+  return new MobileNetV2Error(`model ${repoId} not found at ${endpoint} (revision ${revision})${detail}`, {
+    code: 'E_HUB_NOT_FOUND',
+  });
 }
 
 /** Whether a 404 means "this file is absent" rather than "this repo or revision is absent". */
@@ -105,14 +129,43 @@ export interface FileMetadata {
  * Reads file metadata the way huggingface_hub does: `X-Linked-Etag` / `X-Linked-Size` (set on the
  * redirect of an LFS file) win over the plain `ETag` / `Content-Length` of the answer itself.
  */
-export function fileMetadata(headers: Headers): FileMetadata {
+export function fileMetadata(headers: Headers, url: string): FileMetadata {
   const rawEtag = headers.get('x-linked-etag') ?? headers.get('etag');
-  const size = headers.get('x-linked-size') ?? totalSize(headers);
+  const commit = headers.get('x-repo-commit') ?? undefined;
+  const linkedSize = headers.get('x-linked-size');
+  if (commit !== undefined && !COMMIT_HASH.test(commit)) {
+    throw unsafeAnswer(url, 'X-Repo-Commit', commit, 'a commit id is 40 lower-case hex digits');
+  }
+  const etag = rawEtag === null ? undefined : rawEtag.replace(/^W\//, '').replace(/^"|"$/g, '');
+  if (etag !== undefined && (etag === '' || etag.length > 256 || UNSAFE_ETAG.test(etag))) {
+    throw unsafeAnswer(url, 'ETag', etag, 'it may not hold "/", "\\", ".." or control characters');
+  }
   return {
-    etag: rawEtag === null ? undefined : rawEtag.replace(/^W\//, '').replace(/^"|"$/g, ''),
-    commit: headers.get('x-repo-commit') ?? undefined,
-    size: size === null || size === undefined ? undefined : Number(size),
+    etag,
+    commit,
+    size:
+      linkedSize === null
+        ? byteCount(totalSize(headers), 'Content-Length', url)
+        : byteCount(linkedSize, 'X-Linked-Size', url),
   };
+}
+
+// An ETag may name a blob file: it must not be able to leave the blobs folder.
+const UNSAFE_ETAG = /[\x00-\x1f\x7f/\\]|\.\.|^\./;
+
+/** A header value that is a byte count, `undefined` when absent; anything but digits is refused. */
+export function byteCount(value: string | null, header: string, url: string): number | undefined {
+  if (value === null) return undefined;
+  if (!/^\d{1,15}$/.test(value.trim())) throw unsafeAnswer(url, header, value, 'expected a byte count');
+  return Number(value);
+}
+
+/** The error for a header value the client refuses to use. */
+function unsafeAnswer(url: string, header: string, value: string, rule: string): MobileNetV2Error {
+  const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
+  return new MobileNetV2Error(`the server answered ${url} with an invalid ${header} ${shown} (${rule}); refused`, {
+    code: 'E_HUB_RESPONSE',
+  });
 }
 
 /** Full size of a resource from `Content-Range: bytes a-b/total` or else `Content-Length`. */
@@ -146,7 +199,22 @@ export function gitBlobHeader(size: number): Uint8Array {
   return new TextEncoder().encode(`blob ${size}\0`);
 }
 
+/**
+ * Throws when a metadata file (`config.json`) comes as an HTML page: a proxy's or mirror's error
+ * page answered with status 200 would otherwise surface as a puzzling JSON syntax error.
+ */
+export function checkNotHtml(headers: Headers, file: string, url: string): void {
+  const type = headers.get('content-type') ?? '';
+  if (isMetadataFile(file) && /^\s*text\/html\b/i.test(type)) {
+    throw new MobileNetV2Error(`the server answered ${url} with an HTML page (${type}), not the file ${file}`, {
+      code: 'E_HUB_RESPONSE',
+    });
+  }
+}
+
 /** The error for bytes that do not match what the server promised; nothing is kept of them. */
 export function corruptDownloadError(url: string, what: string): MobileNetV2Error {
-  return new MobileNetV2Error(`download of ${url} is corrupt: ${what}; the bytes were discarded, try again`);
+  return new MobileNetV2Error(`download of ${url} is corrupt: ${what}; the bytes were discarded, try again`, {
+    code: 'E_HUB_RESPONSE',
+  });
 }

@@ -5,7 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MobileNetV2Error } from '../errors.js';
 import { DEFAULT_ENDPOINT } from './hub_common.js';
+import { DEFAULT_HUB_LIMITS, LIMIT_VARIABLES, type HubLimits } from './hub_limits.js';
 
 /** Environment variables, as in `process.env`. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -20,6 +22,8 @@ export interface HubSettingsOverrides {
   readonly token?: string;
   /** Use only the cache; default HF_HUB_OFFLINE. */
   readonly offline?: boolean;
+  /** Timeouts and size caps; each one not given comes from its variable (see {@link LIMIT_VARIABLES}). */
+  readonly limits?: Partial<HubLimits>;
 }
 
 /** Fully resolved hub settings. */
@@ -28,7 +32,9 @@ export interface HubSettings {
   readonly endpoint: string;
   readonly token: string | undefined;
   readonly offline: boolean;
+  readonly limits: HubLimits;
 }
+
 
 /**
  * Resolves hub settings like huggingface_hub: HF_HOME (default `$XDG_CACHE_HOME/huggingface` or
@@ -46,7 +52,30 @@ export async function hubSettings(overrides: HubSettingsOverrides, env: Env): Pr
     token:
       overrides.token ?? nonEmpty(env['HF_TOKEN']) ?? (await tokenFile(env['HF_TOKEN_PATH'] ?? join(hfHome, 'token'))),
     offline: overrides.offline ?? envFlag(env, 'HF_HUB_OFFLINE'),
+    limits: hubLimits(overrides.limits ?? {}, env),
   };
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Each limit from `overrides`, else its environment variable, else its default. */
+export function hubLimits(overrides: Partial<HubLimits>, env: Env): HubLimits {
+  const limits = { ...DEFAULT_HUB_LIMITS };
+  for (const key of Object.keys(LIMIT_VARIABLES) as (keyof HubLimits)[]) {
+    const [name, scale] = LIMIT_VARIABLES[key];
+    const raw = nonEmpty(env[name]);
+    const value = overrides[key] ?? (raw === undefined ? limits[key] : Number(raw) * scale);
+    // Node's timers take at most 2^31 - 1 ms; a longer one would fire at once.
+    const most = key.endsWith('Ms') ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
+    if (!(value >= 0 && value <= most)) {
+      const [given, unit] = overrides[key] === undefined ? [`${name}=${raw}`, scale] : [`limits.${key}=${value}`, 1];
+      throw new MobileNetV2Error(`invalid hub limit ${given}: expected a number from 0 to ${most / unit}`, {
+        code: 'E_INVALID_ARGUMENT',
+      });
+    }
+    limits[key] = value;
+  }
+  return limits;
 }
 
 /** A boolean variable the way huggingface_hub reads one: 1, ON, YES or TRUE, in any case. */

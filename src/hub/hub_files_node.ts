@@ -2,10 +2,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { MobileNetV2Error } from '../errors.js';
-import { causeOf, download, probe, type Probe } from './download_node.js';
+import { MobileNetV2Error, type MobileNetV2ErrorCode } from '../errors.js';
+import { download, probe, type Probe } from './download_node.js';
 import { exists, HfCacheRepo } from './hf_cache_node.js';
 import {
+  checkNotHtml,
   checkRepoPath,
   describeRepo,
   fileMetadata,
@@ -13,6 +14,7 @@ import {
   isMissingEntry,
   resolveUrl,
 } from './hub_common.js';
+import type { HubLimits } from './hub_limits.js';
 import type { DownloadProgressCallback, FileStat, ModelFiles } from './model_files.js';
 import { readFileRange, statFile } from './local_files_node.js';
 
@@ -32,10 +34,12 @@ export interface HubFilesOptions {
   readonly offline: boolean;
   /** Download progress receiver. */
   readonly onProgress: DownloadProgressCallback | undefined;
+  /** Timeouts, least speed and size caps (see hub_limits.ts). */
+  readonly limits: HubLimits;
 }
 
-// Blob names come from the server's ETag; one that is not a plain token (or missing) cannot name a
-// file, and the blob is named by the sha256 of its contents instead.
+// Blob names come from the server's ETag (one that could leave the blobs folder is refused by
+// fileMetadata); one that is not a plain token, or none, gives the sha256 of the contents instead.
 const USABLE_ETAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
@@ -71,7 +75,7 @@ export class HubFiles implements ModelFiles {
 
   async readRange(name: string, start: number, length: number): Promise<Uint8Array> {
     const path = await this.locate(name);
-    if (path === null) throw new MobileNetV2Error(`${this.description} has no ${name}`);
+    if (path === null) throw new MobileNetV2Error(`${this.description} has no ${name}`, { code: 'E_HUB_NOT_FOUND' });
     return readFileRange(path, start, length);
   }
 
@@ -84,7 +88,7 @@ export class HubFiles implements ModelFiles {
     let located = this.#located.get(name);
     if (located === undefined) {
       located = this.#options.offline
-        ? this.#fromCache(name, 'offline mode is on (HF_HUB_OFFLINE)')
+        ? this.#fromCache(name, 'offline mode is on (HF_HUB_OFFLINE)', 'E_HUB_OFFLINE')
         : this.#fromHub(name);
       this.#located.set(name, located);
       located.catch(() => this.#located.delete(name));
@@ -92,8 +96,11 @@ export class HubFiles implements ModelFiles {
     return located;
   }
 
-  /** Answers from the cache alone; `why` says why the hub was not asked, for the error. */
-  async #fromCache(name: string, why: string): Promise<string | null> {
+  /**
+   * Answers from the cache alone; `why` says why the hub was not asked, and `code` is the error's
+   * when the file is not cached.
+   */
+  async #fromCache(name: string, why: string, code: MobileNetV2ErrorCode, cause?: unknown): Promise<string | null> {
     const { repoId, revision, cacheDir } = this.#options;
     const snapshot = await this.cache.snapshotOf(revision);
     const entry = snapshot === undefined ? { kind: 'unknown' as const } : await this.cache.lookup(snapshot, name);
@@ -101,6 +108,7 @@ export class HubFiles implements ModelFiles {
     if (entry.kind === 'absent') return null;
     throw new MobileNetV2Error(
       `${name} of model ${repoId} (revision ${revision}) is not in the cache ${cacheDir} and ${why}`,
+      { code, cause },
     );
   }
 
@@ -110,19 +118,22 @@ export class HubFiles implements ModelFiles {
     const auth: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
     let answer: Probe;
     try {
-      answer = await probe(url, auth);
+      answer = await probe(url, auth, this.#options.limits);
     } catch (err) {
       // Like huggingface_hub: an unreachable or failing hub falls back to what is cached.
-      if (err instanceof MobileNetV2Error) throw err;
-      return this.#fromCache(name, `${endpoint} cannot be reached (${causeOf(err)})`);
+      if (!(err instanceof MobileNetV2Error) || err.code !== 'E_HUB_UNREACHABLE') throw err;
+      return this.#fromCache(name, err.message, err.code, err);
     }
     const { response } = answer;
-    if (response.status >= 500) return this.#fromCache(name, `${endpoint} answered HTTP ${response.status}`);
-    const meta = fileMetadata(response.headers);
+    if (response.status >= 500) {
+      return this.#fromCache(name, `${endpoint} answered HTTP ${response.status}`, 'E_HUB_UNREACHABLE');
+    }
+    const meta = fileMetadata(response.headers, url);
     const snapshot = meta.commit ?? revision;
     const errorCode = response.headers.get('x-error-code');
     if (isMissingEntry(response.status, errorCode)) return this.#absent(snapshot, name);
     if (response.status >= 400) throw hubResponseError(response.status, errorCode, repoId, revision, endpoint, name);
+    checkNotHtml(response.headers, name, url);
 
     await this.cache.setRef(revision, snapshot);
     const key = meta.etag !== undefined && USABLE_ETAG.test(meta.etag) ? meta.etag : undefined;
@@ -165,11 +176,12 @@ export class HubFiles implements ModelFiles {
       url: downloadUrl,
       headers: sameOrigin ? auth : {}, // a CDN gets a signed URL, never the user's token
       partial,
-      meta: fileMetadata(response.headers),
+      meta: fileMetadata(response.headers, url),
       // A CDN's own validators are not the hub's; its content is fixed by the hash-named key anyway.
       ifRange: downloadUrl === url ? validator(response.headers) : undefined,
       file: name,
       onProgress: this.#options.onProgress,
+      limits: this.#options.limits,
     });
     const blobKey = key ?? sha256;
     await rename(partial, this.cache.blobPath(blobKey));
