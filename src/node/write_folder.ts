@@ -3,7 +3,7 @@
  * symbolic links are written through to their target; devices and FIFOs are written directly; a
  * folder, socket or other special file is never replaced.
  */
-import { lstat, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import atomicWrite from 'write-file-atomic';
 import { MobileNetV2Error } from '../errors.js';
@@ -72,18 +72,14 @@ export type OutputKind = 'none' | 'file' | 'stream' | 'folder';
  * The {@link OutputKind} of `path`.
  *
  * @throws MobileNetV2Error (E_FILE_WRITE) for something that cannot take a file's bytes (a socket,
- *   block device) or a symbolic link whose target is missing (writing it would replace the link).
+ *   block device).
  */
 export async function outputKind(path: string): Promise<OutputKind> {
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
     throw new MobileNetV2Error(`cannot write ${path}: ${err.message}`, { code: 'E_FILE_WRITE', cause: err });
   });
-  if (!info) {
-    const link = await lstat(path).catch(() => null);
-    if (link?.isSymbolicLink()) throw new MobileNetV2Error(`cannot write ${path}: it is a symbolic link to a missing file`, { code: 'E_FILE_WRITE' });
-    return 'none';
-  }
+  if (!info) return 'none';
   if (info.isFile()) return 'file';
   if (info.isDirectory()) return 'folder';
   if (info.isCharacterDevice() || info.isFIFO()) return 'stream';
@@ -102,10 +98,27 @@ export async function checkOutputFile(path: string, overwrite?: boolean): Promis
   if (kind === 'file' && overwrite === false) throw new MobileNetV2Error(`${path} already exists; pass --overwrite to replace it`, { code: 'E_FILE_WRITE' });
 }
 
+/** Symbolic links followed before giving up (Linux's own limit, ELOOP). */
+const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * The file `path` stands for: itself, or the end of its chain of symbolic links even when that end
+ * does not exist yet (a link to a new output), so that the link is kept and its target written.
+ */
+async function linkTarget(path: string): Promise<string> {
+  let current = path;
+  for (let hop = 0; hop < MAX_SYMLINK_HOPS; hop++) {
+    const info = await lstat(current).catch(() => null);
+    if (!info?.isSymbolicLink()) return current;
+    current = resolve(dirname(current), await readlink(current));
+  }
+  throw new MobileNetV2Error(`cannot write ${path}: more than ${MAX_SYMLINK_HOPS} symbolic links in a row`, { code: 'E_FILE_WRITE' });
+}
+
 /**
  * Writes one output file. A regular file (or a new one) is written atomically — a temporary file
- * beside it, then a rename — through symbolic links to their target (write-file-atomic resolves
- * them), creating missing folders. A character device or FIFO (`/dev/stdout`, a pipe) is opened
+ * beside it, then a rename — through symbolic links to their target (kept a link, even when the
+ * target does not exist yet), creating missing folders. A character device or FIFO (`/dev/stdout`, a pipe) is opened
  * and written in place, since renaming over it would replace it with a regular file.
  *
  * @throws MobileNetV2Error (E_FILE_WRITE) naming the path; for a folder, socket or other special
@@ -118,7 +131,8 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
     const data = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (kind === 'stream') return writeFile(target, data);
     if (kind === 'folder') throw new MobileNetV2Error(`cannot write ${target}: it is a folder`, { code: 'E_FILE_WRITE' });
-    await ensureFolder(dirname(target));
-    await atomicWrite(target, data);
+    const file = await linkTarget(target);
+    await ensureFolder(dirname(file));
+    await atomicWrite(file, data);
   });
 }

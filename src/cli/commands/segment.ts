@@ -47,12 +47,13 @@ interface OutputOption {
  */
 async function outputPaths(option: OutputOption, files: readonly string[], several: boolean): Promise<Map<string, string>> {
   const { flag, path } = option;
-  const folder = path.endsWith('/') || path.endsWith(sep) || (await outputKind(path)) === 'folder';
-  check(folder || !several || path.includes(NAME),
+  const kind = path.endsWith('/') || path.endsWith(sep) ? 'folder' : await outputKind(path);
+  check(kind === 'folder' || !several || path.includes(NAME),
     `${flag} ${path}: several images need a folder (e.g. masks/) or a path with ${NAME} (e.g. masks/${NAME}.png)`);
-  const template = folder ? join(path, `${NAME}.png`) : path;
-  const ext = extname(template).toLowerCase();
-  check(option.extensions.includes(ext), `${flag} ${path}: can only write ${option.extensions.join(', ')} files`);
+  const template = kind === 'folder' ? join(path, `${NAME}.png`) : path;
+  // A device or FIFO (/dev/stdout, a pipe) takes the bytes as they are; a file's extension must say what it holds.
+  check(kind === 'stream' || option.extensions.includes(extname(template).toLowerCase()),
+    `${flag} ${path}: can only write ${option.extensions.join(', ')} files`);
   const paths = new Map<string, string>();
   for (const file of files) {
     const out = template.replaceAll(NAME, basename(file, extname(file)));
@@ -69,6 +70,7 @@ async function allOutputPaths(options: ReadonlyArray<OutputOption | null>, files
   for (const option of options) {
     const paths = option && (await outputPaths(option, files, several));
     for (const [file, path] of paths ?? []) {
+      if ((await outputKind(path)) === 'stream') continue; // /dev/null may take every output
       const other = owners.get(path);
       if (other !== undefined) throw new MobileNetV2Error(`${other} and ${option!.flag} of ${file} would both be written to ${path}`);
       owners.set(path, `${option!.flag} of ${file}`);
@@ -78,12 +80,11 @@ async function allOutputPaths(options: ReadonlyArray<OutputOption | null>, files
   return all;
 }
 
-/** Encodes the overlay as its file's extension says (PNG, JPEG or WebP). */
+/** Encodes the overlay as its file's extension says (JPEG, WebP; PNG otherwise, e.g. for a device). */
 async function encodeOverlay(image: RawImage, path: string): Promise<Uint8Array> {
-  const ext = extname(path).toLowerCase();
-  if (ext === '.png') return encodePng(image);
+  const encode = OVERLAY_FORMATS[extname(path).toLowerCase()] ?? OVERLAY_FORMATS['.png']!;
   const { data, width, height, channels } = image;
-  const out = await OVERLAY_FORMATS[ext]!(sharp(data, { raw: { width, height, channels } })).toBuffer();
+  const out = await encode(sharp(data, { raw: { width, height, channels } })).toBuffer();
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
