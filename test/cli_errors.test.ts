@@ -47,9 +47,12 @@ describe('image command errors', () => {
       /^mobilenet-v2: .*corrupt\.png: unsupported or unrecognized image format/,
       /^mobilenet-v2: .*missing\.jpg: image file not found$/,
       /^mobilenet-v2: .*truncated\.jpg: cannot decode JPEG image \(corrupt or truncated\?\)/);
-    const out = JSON.parse(r.stdout) as Array<{ file: string; predictions: Array<{ index: number }> }>;
-    assert.deepEqual(out.map((o) => o.file), [sample('cat.jpg'), sample('bird.jpg')]);
-    assert.equal(out[0]!.predictions[0]!.index, 286);
+    // Failed images keep their place in the JSON, as {"file","error"}.
+    const out = JSON.parse(r.stdout) as Array<{ file: string; predictions?: Array<{ index: number }>; error?: string }>;
+    assert.deepEqual(out.map((o) => o.file), [sample('cat.jpg'), corrupt, missing, truncated, sample('bird.jpg')]);
+    assert.deepEqual(out.map((o) => o.predictions !== undefined), [true, false, false, false, true]);
+    assert.equal(out[2]!.error, 'image file not found');
+    assert.equal(out[0]!.predictions![0]!.index, 286);
   });
 
   it('a bad image in segment: the others get their masks, no partial file for the bad one', () => {

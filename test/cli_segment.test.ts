@@ -56,7 +56,7 @@ describe('mobilenet-v2 segment', () => {
     try {
       const r = cli('segment', '--mask', join(dir, 'mask.png'), sample('bird.jpg'), sample('cat.jpg'));
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /^mobilenet-v2: --mask .*mask\.png: with several images the path needs \{name\}/);
+      assert.match(r.stderr, /^mobilenet-v2: --mask .*mask\.png: several images need a folder \(e\.g\. masks\/\) or a path with \{name\}/);
       assert.equal(r.stdout, '');
       assert.ok(!existsSync(join(dir, 'mask.png')));
     } finally {

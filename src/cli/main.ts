@@ -4,8 +4,23 @@
  * `register(program)` function; this file only wires them together and turns errors into one line
  * on stderr and a non-zero exit code (stack traces only with `--verbose`).
  */
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { runCli } from './run.js';
+
+// `mobilenet-v2 classify … | head -1`: once the reader has closed the pipe, more output is
+// pointless; stop quietly (exit 0, like a SIGPIPE'd Unix tool) instead of a stack trace. Any other
+// failure to write stdout (a full disk) is one line and exit 1.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') process.stderr.write(`mobilenet-v2: cannot write standard output: ${err.message}\n`);
+  process.exit(err.code === 'EPIPE' ? 0 : 1);
+});
+process.stderr.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+
+/** The version in package.json, read at run time (dist/src/cli/main.js → package root), so it never drifts. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 type CommandModule = { register(program: Command): void };
 
@@ -24,7 +39,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
 
 const program = new Command('mobilenet-v2')
   .description("Hugging Face transformers' MobileNetV2 and DeepLabV3 on ONNX Runtime")
-  .option('--verbose', 'print stack traces on errors');
+  .option('--verbose', 'print stack traces on errors')
+  .version(packageVersion(), '-V, --version', 'print the version');
 
 // A cold start matters (`mobilenet-v2 classify photo.jpg`): load only the command being run, and
 // every command for `--help`, `help` or an unknown name (so commander can list or reject it).

@@ -342,6 +342,7 @@ function instantiatePretrained<T>(cls: ModelClass<T>, checkpoint: OpenCheckpoint
 
 function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, weights: Weights, options: SessionOptions, metadata: Record<string, string>): T {
   check(options.dtype === undefined || options.dtype === 'fp32' || options.dtype === 'int8', `dtype must be "fp32" or "int8", got "${options.dtype}"`);
+  check(options.threads === undefined || (Number.isSafeInteger(options.threads) && options.threads >= 1), `threads must be a positive integer, got ${options.threads}`);
   const sessionOptions: SessionOptions = {
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),

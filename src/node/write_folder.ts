@@ -1,6 +1,11 @@
-/** Atomic file and folder writes for Node: every file appears under its final name, or none does. */
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+/**
+ * Output files for Node: every regular file appears under its final name complete, or not at all;
+ * symbolic links are written through to their target; devices and FIFOs are written directly; a
+ * folder, socket or other special file is never replaced.
+ */
+import { lstat, mkdir, mkdtemp, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import atomicWrite from 'write-file-atomic';
 import { MobileNetV2Error } from '../errors.js';
 
 /**
@@ -28,7 +33,7 @@ async function writing<T>(target: string, write: () => Promise<T>): Promise<T> {
     return await write();
   } catch (err) {
     if (err instanceof MobileNetV2Error) throw err;
-    throw new MobileNetV2Error(`cannot write ${target}: ${(err as Error).message}`);
+    throw new MobileNetV2Error(`cannot write ${target}: ${(err as Error).message}`, { code: 'E_FILE_WRITE', cause: err });
   }
 }
 
@@ -57,18 +62,77 @@ export async function writeFolder(dir: string, files: Record<string, Uint8Array>
   });
 }
 
-/** Writes one file atomically (temp file in the same folder, then rename), creating its folder. */
+/**
+ * What an output path names, following symbolic links: nothing yet, a regular file, a stream
+ * (character device or FIFO, written in place), or a folder.
+ */
+export type OutputKind = 'none' | 'file' | 'stream' | 'folder';
+
+/**
+ * The {@link OutputKind} of `path`.
+ *
+ * @throws MobileNetV2Error (E_FILE_WRITE) for something that cannot take a file's bytes (a socket,
+ *   block device).
+ */
+export async function outputKind(path: string): Promise<OutputKind> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+    throw new MobileNetV2Error(`cannot write ${path}: ${err.message}`, { code: 'E_FILE_WRITE', cause: err });
+  });
+  if (!info) return 'none';
+  if (info.isFile()) return 'file';
+  if (info.isDirectory()) return 'folder';
+  if (info.isCharacterDevice() || info.isFIFO()) return 'stream';
+  throw new MobileNetV2Error(`cannot write ${path}: it is a ${info.isSocket() ? 'socket' : 'special file'}, not a file`, { code: 'E_FILE_WRITE' });
+}
+
+/**
+ * Checks, before any work, that `path` can take an output file: not a folder (nor a socket…), and
+ * not an existing regular file unless `overwrite` is true (undefined: existing files are replaced).
+ *
+ * @throws MobileNetV2Error (E_FILE_WRITE) naming the path.
+ */
+export async function checkOutputFile(path: string, overwrite?: boolean): Promise<void> {
+  const kind = await outputKind(path);
+  if (kind === 'folder') throw new MobileNetV2Error(`cannot write ${path}: it is a folder; give a file name`, { code: 'E_FILE_WRITE' });
+  if (kind === 'file' && overwrite === false) throw new MobileNetV2Error(`${path} already exists; pass --overwrite to replace it`, { code: 'E_FILE_WRITE' });
+}
+
+/** Symbolic links followed before giving up (Linux's own limit, ELOOP). */
+const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * The file `path` stands for: itself, or the end of its chain of symbolic links even when that end
+ * does not exist yet (a link to a new output), so that the link is kept and its target written.
+ */
+async function linkTarget(path: string): Promise<string> {
+  let current = path;
+  for (let hop = 0; hop < MAX_SYMLINK_HOPS; hop++) {
+    const info = await lstat(current).catch(() => null);
+    if (!info?.isSymbolicLink()) return current;
+    current = resolve(dirname(current), await readlink(current));
+  }
+  throw new MobileNetV2Error(`cannot write ${path}: more than ${MAX_SYMLINK_HOPS} symbolic links in a row`, { code: 'E_FILE_WRITE' });
+}
+
+/**
+ * Writes one output file. A regular file (or a new one) is written atomically — a temporary file
+ * beside it, then a rename — through symbolic links to their target (kept a link, even when the
+ * target does not exist yet), creating missing folders. A character device or FIFO (`/dev/stdout`, a pipe) is opened
+ * and written in place, since renaming over it would replace it with a regular file.
+ *
+ * @throws MobileNetV2Error (E_FILE_WRITE) naming the path; for a folder, socket or other special
+ *   file nothing is written.
+ */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
   const target = resolve(path);
   await writing(target, async () => {
-    await ensureFolder(dirname(target));
-    const temp = `${target}.tmp-${process.pid}-${Date.now()}`;
-    try {
-      await writeFile(temp, bytes);
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    const kind = await outputKind(target);
+    const data = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (kind === 'stream') return writeFile(target, data);
+    if (kind === 'folder') throw new MobileNetV2Error(`cannot write ${target}: it is a folder`, { code: 'E_FILE_WRITE' });
+    const file = await linkTarget(target);
+    await ensureFolder(dirname(file));
+    await atomicWrite(file, data);
   });
 }

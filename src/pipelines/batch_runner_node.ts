@@ -19,6 +19,8 @@ export interface BatchJob<R> {
   run(images: RawImage[]): Promise<R[]>;
   /** Consumes one image's result (prints it, writes files), in file order. */
   done(file: string, image: RawImage, result: R): Promise<void> | void;
+  /** Called for each failed image, in its place in file order (after its line on stderr). */
+  failed?(file: string, err: unknown): void;
 }
 
 /** How a job went. */
@@ -33,11 +35,18 @@ export interface BatchSummary {
 const PROGRESS_MIN_IMAGES = 5;
 
 type Decoded = { file: string; image: RawImage } | { file: string; error: unknown };
+/** What became of one image: its decoded form and result, or why it failed. */
+type Outcome<R> = { file: string; image: RawImage; result: R } | { file: string; error: unknown };
 
-/** The one line reported for a failed image: the file, then the reason (unless it already names the file). */
-export function failureLine(file: string, err: unknown): string {
+/** Why an image failed, without the file name the message may start with. */
+export function failureReason(file: string, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return `mobilenet-v2: ${message.startsWith(`${file}:`) ? message : `${file}: ${message}`}\n`;
+  return message.startsWith(`${file}:`) ? message.slice(file.length + 1).trimStart() : message;
+}
+
+/** The one line reported for a failed image: the file, then the reason. */
+export function failureLine(file: string, err: unknown): string {
+  return `mobilenet-v2: ${file}: ${failureReason(file, err)}\n`;
 }
 
 /** Where progress and failure lines go. */
@@ -78,8 +87,8 @@ async function decodeAll(files: readonly string[]): Promise<Decoded[]> {
 /**
  * Runs `job` over its files in batches and returns how many succeeded and failed. A file that
  * cannot be read or decoded, or whose result cannot be consumed, is reported on stderr
- * (`mobilenet-v2: <file>: <reason>`) and skipped; when a whole batch fails, its images are run one
- * at a time to isolate the bad one.
+ * (`mobilenet-v2: <file>: <reason>`) and to `job.failed`, in file order, and skipped; when a whole
+ * batch fails, its images are run one at a time to isolate the bad one.
  */
 export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
   const bar = progress(job.files.length);
@@ -88,6 +97,7 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
     failed++;
     bar.log(failureLine(file, err));
     if (job.verbose && err instanceof Error && err.stack) bar.log(`${err.stack}\n`);
+    job.failed?.(file, err);
   };
   const batches: string[][] = [];
   for (let i = 0; i < job.files.length; i += job.batchSize) batches.push(job.files.slice(i, i + job.batchSize));
@@ -97,23 +107,22 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
     for (let b = 0; b < batches.length; b++) {
       const decoded = await next!;
       next = b + 1 < batches.length ? decodeAll(batches[b + 1]!) : null; // decodes while the model runs
-      const ok: Array<{ file: string; image: RawImage }> = [];
-      for (const d of decoded) {
-        if ('error' in d) report(d.file, d.error);
-        else ok.push(d);
-      }
       // Start this batch (its preprocessing runs now, while the previous batch may still be in the
       // model when the session runs in a worker thread), then finish the previous one: two batches
-      // in flight, results in file order.
-      const running = runIsolating(job, ok, report);
+      // in flight, results and failures in file order.
+      const running = runBatch(job, decoded);
       await previous;
       const size = batches[b]!.length;
-      previous = running.then(async (results) => {
-        for (const { item, result } of results) {
+      previous = running.then(async (outcomes) => {
+        for (const outcome of outcomes) {
+          if ('error' in outcome) {
+            report(outcome.file, outcome.error);
+            continue;
+          }
           try {
-            await job.done(item.file, item.image, result);
+            await job.done(outcome.file, outcome.image, outcome.result);
           } catch (err) {
-            report(item.file, err);
+            report(outcome.file, err);
           }
         }
         bar.tick(size);
@@ -126,21 +135,23 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
   return { succeeded: job.files.length - failed, failed };
 }
 
-/** Runs a batch; if it fails, runs its images one by one so only the bad ones are reported. */
-async function runIsolating<R>(
-  job: BatchJob<R>, items: Array<{ file: string; image: RawImage }>, report: (file: string, err: unknown) => void,
-): Promise<Array<{ item: { file: string; image: RawImage }; result: R }>> {
+/** Runs the decoded images of a batch; the outcomes are in the batch's file order, decode failures included. */
+async function runBatch<R>(job: BatchJob<R>, decoded: readonly Decoded[]): Promise<Array<Outcome<R>>> {
+  const ran = await runIsolating(job, decoded.filter((d): d is { file: string; image: RawImage } => !('error' in d)));
+  let k = 0;
+  return decoded.map((d) => ('error' in d ? d : ran[k++]!));
+}
+
+/** Runs a batch; if it fails, runs its images one by one so only the bad ones fail. One outcome per item, in order. */
+async function runIsolating<R>(job: BatchJob<R>, items: Array<{ file: string; image: RawImage }>): Promise<Array<Outcome<R>>> {
   if (items.length === 0) return [];
   try {
     const results = await job.run(items.map((i) => i.image));
-    return items.map((item, i) => ({ item, result: results[i]! }));
-  } catch (err) {
-    if (items.length === 1) {
-      report(items[0]!.file, err);
-      return [];
-    }
-    const out: Array<{ item: { file: string; image: RawImage }; result: R }> = [];
-    for (const item of items) out.push(...(await runIsolating(job, [item], report)));
+    return items.map((item, i) => ({ ...item, result: results[i]! }));
+  } catch (error) {
+    if (items.length === 1) return [{ file: items[0]!.file, error }];
+    const out: Array<Outcome<R>> = [];
+    for (const item of items) out.push(...(await runIsolating(job, [item])));
     return out;
   }
 }

@@ -3,11 +3,12 @@
  * options, number parsing, loading a task's pipeline, collecting the image files and printing
  * results as JSON.
  */
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { MobileNetV2Error } from '../errors.js';
+import { check, MobileNetV2Error } from '../errors.js';
 import { DEFAULT_BATCH_SIZE } from './base.js';
-import { runBatches, type BatchJob, type BatchSummary } from './batch_runner_node.js';
+import { failureReason, runBatches, type BatchJob, type BatchSummary } from './batch_runner_node.js';
 import { DEFAULT_MODELS } from './default_models_node.js';
 import { collectImageFiles, IMAGE_EXTENSIONS } from './image_files_node.js';
 import { pipeline } from './pipeline_node.js';
@@ -38,13 +39,33 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
+/**
+ * A commander parser for `--threads`: a positive integer; more threads than cores is allowed (ONNX
+ * Runtime takes it) but warned about on stderr, since oversubscribed threads make runs much slower.
+ */
+export function threadCount(value: string): number {
+  const n = positiveInteger(value);
+  const cores = availableParallelism();
+  if (n > cores) process.stderr.write(`mobilenet-v2: warning: --threads ${n} is more than the ${cores} cores of this machine; runs will be slower\n`);
+  return n;
+}
+
+/**
+ * Checks the model options before anything runs.
+ *
+ * @throws MobileNetV2Error when `--revision` is given without `--model` (the built-in models have no revisions).
+ */
+export function checkModelFlags(flags: ModelFlags): void {
+  check(flags.revision === undefined || flags.model !== undefined, '--revision needs --model: it picks a revision of a hub model, and the built-in model has none');
+}
+
 /** Adds `--model` and `--revision`; `defaultHelp` says what is used without `--model`. */
 export function addModelOptions(command: Command, defaultHelp: string): Command {
   return command
     .option('-m, --model <model>', `model folder or hub id (default: ${defaultHelp})`)
     .option('--revision <rev>', 'hub branch, tag or commit of --model (default: main)')
     .option('--dtype <dtype>', 'fp32, or int8 to run the integer graph (quantized models, about 2x faster)', parseDType)
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: cores - 1, at most 4)', positiveInteger);
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: cores - 1, at most 4; more than the cores is slower)', threadCount);
 }
 
 /** A commander parser for `--dtype`. */
@@ -75,6 +96,7 @@ export function modelName(task: PipelineTask, flags: ModelFlags): string {
 export async function withPipeline<T extends PipelineTask, V>(
   task: T, flags: ModelFlags & { batchSize?: number; worker?: boolean }, body: (pipe: PipelineOfTask[T]) => Promise<V>,
 ): Promise<V> {
+  checkModelFlags(flags);
   const pipe = await pipeline(task, flags.model, {
     ...(flags.revision !== undefined ? { revision: flags.revision } : {}),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
@@ -91,13 +113,17 @@ export async function withPipeline<T extends PipelineTask, V>(
 
 /**
  * Runs the model over the files in `--batch-size` batches (see {@link runBatches}), closes the JSON
- * output and sets exit code 1 when some images failed.
+ * output and sets exit code 1 when some images failed. A failed image appears in the JSON output in
+ * its place as `{"file", "error"}`, so scripts can tell which ones failed.
  */
 export async function processFiles<R>(
   command: Command, flags: BatchFlags, files: readonly string[], json: JsonStream | null,
   run: BatchJob<R>['run'], done: BatchJob<R>['done'],
 ): Promise<BatchSummary> {
-  const summary = await runBatches({ files, batchSize: flags.batchSize, verbose: command.optsWithGlobals().verbose === true, run, done });
+  const summary = await runBatches({
+    files, batchSize: flags.batchSize, verbose: command.optsWithGlobals().verbose === true, run, done,
+    failed: (file, err) => json?.write({ file, error: failureReason(file, err) }),
+  });
   json?.end();
   if (summary.failed > 0) process.exitCode = 1;
   return summary;

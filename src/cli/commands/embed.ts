@@ -5,7 +5,7 @@
 import { extname } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { MobileNetV2Error } from '../../errors.js';
-import { writeFileAtomic } from '../../node/write_folder.js';
+import { checkOutputFile, writeFileAtomic } from '../../node/write_folder.js';
 import {
   addImageCommand, imageFiles, modelName, processFiles, withPipeline, type BatchFlags,
 } from '../../pipelines/cli_support_node.js';
@@ -62,6 +62,7 @@ export function register(program: Command): void {
     .option('--out-index <k>', 'embed the output of block k (0..15) instead of the last layer, averaged over positions', parseBlockIndex)
     .action(async (args: string[], flags: EmbedFlags, cmd: Command) => {
       const format: Format = flags.format ?? (extname(flags.output).toLowerCase() === '.json' ? 'json' : 'safetensors');
+      await checkOutputFile(flags.output);
       const { files } = await imageFiles(args);
       const set: EmbeddingSet = {
         files: [], vectors: [], dim: 0,
@@ -81,6 +82,7 @@ export function register(program: Command): void {
         }));
       if (set.files.length === 0) throw new MobileNetV2Error(`no image could be embedded; ${flags.output} not written`);
       await writeFileAtomic(flags.output, format === 'json' ? toJson(set) : toSafetensors(set));
-      if (failed > 0) process.stderr.write(`mobilenet-v2: ${flags.output}: wrote ${set.files.length} of ${files.length} images (${failed} failed)\n`);
+      const failures = failed > 0 ? ` (${failed} of ${files.length} images failed)` : '';
+      process.stdout.write(`wrote ${set.files.length} embeddings of ${set.dim} floats (${set.layer}, ${format}) to ${flags.output}${failures}\n`);
     });
 }

@@ -7,16 +7,17 @@ import type { Command } from 'commander';
 import { MobileNetV2Error } from '../../errors.js';
 import { resolveModelFiles } from '../../hub/resolve_node.js';
 import { loadPretrained } from '../../model/modeling_mobilenet_v2.js';
-import { addModelOptions, type ModelFlags } from '../../pipelines/cli_support_node.js';
+import { addModelOptions, checkModelFlags, type ModelFlags } from '../../pipelines/cli_support_node.js';
 import { DEFAULT_CLASSIFIER } from '../../pipelines/default_models_node.js';
 import { loadImageProcessor } from '../../pipelines/pipeline.js';
 import { toRgb } from '../../processing/image.js';
 import { loadImage } from '../../processing/image_io_node.js';
-import { writeFileAtomic } from '../../node/write_folder.js';
+import { checkOutputFile, writeFileAtomic } from '../../node/write_folder.js';
 
 interface ExportFlags extends ModelFlags {
   output: string;
   calibrate?: string[];
+  overwrite?: boolean;
 }
 
 /** Registers the `export-onnx` command. */
@@ -26,8 +27,11 @@ export function register(program: Command): void {
     .description('write the model as an ONNX graph (float32, or the integer QDQ graph with --dtype int8) for other runtimes');
   addModelOptions(command, 'the shipped mobilenet_v2_1.0_224_quant classifier')
     .requiredOption('-o, --output <file>', 'the .onnx file to write')
+    .option('--overwrite', 'replace an existing output file')
     .option('--calibrate <images...>', 'int8 for a float checkpoint: measure activation ranges on these images (a few representative photos)')
     .action(async (flags: ExportFlags) => {
+      checkModelFlags(flags);
+      await checkOutputFile(flags.output, flags.overwrite ?? false);
       const files = await resolveModelFiles(flags.model ?? DEFAULT_CLASSIFIER, flags.revision !== undefined ? { revision: flags.revision } : {});
       const model = await loadPretrained(files, flags.threads !== undefined ? { threads: flags.threads } : {});
       const dtype = flags.dtype ?? 'fp32';

@@ -8,7 +8,7 @@ import { PROBLEM_TYPES, type ProblemType } from '../../config/configuration_mobi
 import { check, MobileNetV2Error } from '../../errors.js';
 import { loadPretrained, MobileNetV2Model, type AnyMobileNetV2Model, type ModelOutput } from '../../model/modeling_mobilenet_v2.js';
 import { postProcessSemanticSegmentation } from '../../model/post_processing.js';
-import { writeFileAtomic } from '../../node/write_folder.js';
+import { checkOutputFile, writeFileAtomic } from '../../node/write_folder.js';
 import '../../node/setup.js';
 import type { Float32Tensor, Tensor } from '../../tensor.js';
 import { toFloat32 } from '../../weights/dtype.js';
@@ -53,7 +53,7 @@ function asBatch(name: string, t: Tensor): Float32Tensor {
   return { dtype: 'float32', shape, data: toFloat32(t) };
 }
 
-/** Every output tensor of one run, under transformers' names with the input's `@TAG` suffix. */
+/** Every output tensor of one run, under transformers' names with the input's suffix (`.N`, `@TAG`). */
 function namedOutputs(output: ModelOutput, suffix: string): Array<[string, Tensor]> {
   const named: Array<[string, Tensor | undefined]> = [
     ['logits', output.logits], ['last_hidden_state', output.lastHiddenState], ['pooler_output', output.poolerOutput],
@@ -64,10 +64,9 @@ function namedOutputs(output: ModelOutput, suffix: string): Array<[string, Tenso
 }
 
 async function runInput(
-  model: AnyMobileNetV2Model, inputs: Map<string, Tensor>, name: string, tag: string, flags: ForwardFlags,
+  model: AnyMobileNetV2Model, inputs: Map<string, Tensor>, name: string, suffix: string, flags: ForwardFlags,
   problemTypes: Map<string, ProblemType>, out: Map<string, Tensor>,
 ): Promise<void> {
-  const suffix = tag ? `@${tag}` : '';
   const pixelValues = asBatch(name + suffix, inputs.get(name + suffix)!);
   const isSeg = model.architecture === 'MobileNetV2ForSemanticSegmentation';
   const output = await model.forward(pixelValues, { outputHiddenStates: flags.hiddenStates ?? false, ...(isSeg ? { debug: flags.debug ?? false } : {}) });
@@ -77,11 +76,11 @@ async function runInput(
   // problem_type back into the config, which must not leak into the next variant.
   const loadedProblemType = model.config.problemType;
   for (const [key, labels] of inputs) {
-    const m = /^labels(?:_(.+?))?(@.+)?$/.exec(key);
+    const m = /^labels(?:_(.+?))?((?:\.\d+)?(?:@.+)?)$/.exec(key);
     if (!m || (m[2] ?? '') !== suffix || model instanceof MobileNetV2Model) continue;
     const variant = m[1] ?? '';
     const problemType = problemTypes.get(variant) ?? problemTypes.get('') ?? loadedProblemType ?? undefined;
-    const loss = model.loss(output.logits!, labels, problemType);
+    const loss = model.loss(output.logits!, asLabelBatch(labels, pixelValues), problemType);
     model.config.problemType = loadedProblemType;
     out.set(`loss${variant ? `_${variant}` : ''}${suffix}`, { dtype: 'float32', shape: [], data: new Float32Array([loss]) });
   }
@@ -93,20 +92,28 @@ async function runInput(
   }
 }
 
+/** Labels with a batch dimension when the pixel values had none (`preprocess` writes `labels.N` as HW). */
+function asLabelBatch(labels: Tensor, pixelValues: Float32Tensor): Tensor {
+  return labels.shape.length === pixelValues.shape.length - 2 ? { ...labels, shape: [1, ...labels.shape] } as Tensor : labels;
+}
+
 async function forward(flags: ForwardFlags): Promise<void> {
+  await checkOutputFile(flags.output);
   const problemTypes = parseProblemTypes(flags.problemType);
   const inputBytes = await readFile(flags.inputs).catch((err: NodeJS.ErrnoException) => {
     throw new MobileNetV2Error(`${flags.inputs}: cannot read inputs (${err.code ?? err.message})`);
   });
   const inputs = parseSafetensors(inputBytes, flags.inputs).tensors;
-  const pattern = new RegExp(`^${flags.inputName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:@(.+))?$`);
-  const tags = [...inputs.keys()].map((k) => pattern.exec(k)).filter((m) => m !== null).map((m) => m[1] ?? '');
-  check(tags.length > 0, `${flags.inputs}: no tensor named "${flags.inputName}" or "${flags.inputName}@TAG" (found: ${[...inputs.keys()].join(', ')})`);
+  // `NAME`, `NAME@TAG`, and `preprocess`'s `NAME.N` (one image, CHW), each run on its own.
+  const pattern = new RegExp(`^${flags.inputName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}((?:\\.\\d+)?(?:@.+)?)$`);
+  const suffixes = [...inputs.keys()].map((k) => pattern.exec(k)).filter((m) => m !== null).map((m) => m[1]!);
+  check(suffixes.length > 0, `${flags.inputs}: no tensor named "${flags.inputName}", "${flags.inputName}.N" or "${flags.inputName}@TAG" (found: ${[...inputs.keys()].join(', ')})`);
   const model = await loadPretrained(flags.model);
   try {
     const out = new Map<string, Tensor>();
-    for (const tag of tags) await runInput(model, inputs, flags.inputName, tag, flags, problemTypes, out);
+    for (const suffix of suffixes) await runInput(model, inputs, flags.inputName, suffix, flags, problemTypes, out);
     await writeFileAtomic(flags.output, serializeSafetensors(out, { format: 'pt' }));
+    process.stdout.write(`wrote ${out.size} tensors from ${suffixes.length} input(s) to ${flags.output}\n`);
   } finally {
     await model.dispose();
   }

@@ -71,12 +71,13 @@ export function register(program: Command): void {
         const macs = countMacs(model.config, model.architecture, size[0], size[1]);
         const name = modelName('image-feature-extraction', flags);
         if (flags.json) {
+          const [total, head] = [model.numParameters(), headParameters(model)];
           process.stdout.write(`${JSON.stringify({
             model: name,
             architecture: model.architecture,
             config: model.config.toJSON(),
             preprocessor: JSON.parse(processor.toJsonString()),
-            parameters: { total: model.numParameters(), head: headParameters(model) },
+            parameters: { total, backbone: total - head, head },
             macs: { height: size[0], width: size[1], total: macs.total, ...(flags.layers ? { layers: macs.layers } : {}) },
             initialised: model.loadReport.missingKeys,
           }, null, 2)}\n`);

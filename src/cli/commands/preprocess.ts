@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { check, MobileNetV2Error } from '../../errors.js';
-import { writeFileAtomic } from '../../node/write_folder.js';
+import { checkOutputFile, writeFileAtomic } from '../../node/write_folder.js';
 import { loadImage, loadSegmentationMap } from '../../processing/image_io_node.js';
 import { MobileNetV2ImageProcessor } from '../../processing/processor.js';
 import { formatShape, type Tensor } from '../../tensor.js';
@@ -47,6 +47,7 @@ export function register(program: Command): void {
     .option('--resized', 'also write resized_u8.N, the 8-bit image after resizing and before cropping')
     .requiredOption('-o, --output <file.safetensors>', 'safetensors file to write')
     .action(async (images: string[], flags: PreprocessFlags) => {
+      await checkOutputFile(flags.output);
       const processor = await processorFrom(flags);
       const maps = flags.segmentationMaps ?? [];
       check(maps.length === 0 || maps.length === images.length, `got ${images.length} image(s) but ${maps.length} segmentation map(s); give one map per image`);
