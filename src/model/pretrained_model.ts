@@ -1,33 +1,39 @@
 /**
- * transformers' `MobileNetV2Model`, `MobileNetV2ForImageClassification` and
- * `MobileNetV2ForSemanticSegmentation`, run on ONNX Runtime. A model holds its config and its
- * weights (checked when loaded, read when first needed); each distinct request (which outputs,
- * which pooling, which precision) is compiled once into an ONNX graph and an inference session,
- * reused for every batch and image size. In Node, compiled graphs of checkpoints loaded from files
- * are kept in a cache on disk, so a later process starts without rebuilding them.
+ * The machinery every MobileNetV2 model class shares (transformers' `PreTrainedModel`): loading a
+ * checkpoint, saving, ONNX Runtime sessions, the compiled-graph cache and int8 calibration. A model
+ * holds its config and its weights (checked when loaded, read when first needed); each distinct
+ * request (which outputs, which pooling, which precision) is compiled once into an ONNX graph and
+ * an inference session, reused for every batch and image size. In Node, compiled graphs of
+ * checkpoints loaded from files are kept in a cache on disk, so a later process starts without
+ * rebuilding them. The network itself is in graph.ts; the model classes in modeling_mobilenet_v2.ts.
  */
 import type { InferenceSession } from 'onnxruntime-common';
-import {
-  MobileNetV2Config, type Architecture, type ProblemType,
-} from '../config/configuration_mobilenet_v2.js';
+import type { Architecture, MobileNetV2Config, ProblemType } from '../config/configuration_mobilenet_v2.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import type { ModelFiles } from '../hub/model_files.js';
+import { encodeModel } from '../onnx/proto.js';
 import { findPlatform, getPlatform, type HubOptions } from '../platform.js';
 import { calibrate, type CalibrationMethod } from '../quantization/calibrate.js';
 import { quantizeGraph } from '../quantization/qdq_graph.js';
+import { QUANTIZATION_METADATA_KEY, readQuantizationRecord, type QuantizationRecord } from '../quantization/record.js';
 import { createSession, getOrtModule, type ModelDType, type SessionOptions } from '../runtime/ort.js';
 import { formatShape, numel, type Float32Tensor, type Tensor } from '../tensor.js';
 import { serializeSafetensors } from '../weights/safetensors.js';
-import { QUANTIZATION_METADATA_KEY, readQuantizationRecord, type QuantizationRecord } from '../weights/tflite/quantization.js';
 import { backboneLayers, parameterSpecs } from './architecture.js';
+import { buildGraph, OUTPUT, type BuiltGraph, type GraphRequest, type Pooling } from './graph.js';
 import { isBuffer } from './layers.js';
-import { buildGraph, OUTPUT, type GraphRequest, type Pooling } from './graph.js';
 import { checkCheckpoint, loadStateDict, type LoadReport, type StateDict } from './loading.js';
-import { classificationLoss, inferProblemType, semanticSegmentationLoss } from './losses.js';
+import { warnAboutLoadReport } from './logging.js';
 import { openCheckpoint, type OpenCheckpoint } from './pretrained.js';
 
 /** Options of `fromPretrained`: where to find the files and how to run them. */
-export interface LoadOptions extends HubOptions, SessionOptions {}
+export interface LoadOptions extends HubOptions, SessionOptions {
+  /**
+   * Print transformers' warnings about newly initialised and unused weights (default true; see
+   * `setLogger` to redirect or silence them everywhere).
+   */
+  readonly warnings?: boolean;
+}
 
 /** Per-call options of `forward`. */
 export interface ForwardOptions {
@@ -91,7 +97,7 @@ export interface Weights {
 const GRAPH_FORMAT = 1;
 
 /** A model class: its constructor plus the architecture name it loads. */
-type ModelClass<T> = {
+export type ModelClass<T> = {
   new (config: MobileNetV2Config, weights: Weights, options: SessionOptions, metadata: Record<string, string>): T;
   readonly architecture: Architecture;
 };
@@ -142,7 +148,7 @@ export abstract class MobileNetV2PreTrainedModel {
    * the way transformers' `from_pretrained` does (prefix handling, fresh heads, shape checks).
    */
   static async fromPretrained<T extends MobileNetV2PreTrainedModel>(this: ModelClass<T>, source: string | ModelFiles, options: LoadOptions = {}): Promise<T> {
-    return instantiatePretrained(this, await openCheckpoint(await resolveFiles(source, options)), options);
+    return instantiatePretrained(this, await openPretrained(source, options), options);
   }
 
   /** Builds a model from a config and an in-memory checkpoint (any dtype, any class's key layout). */
@@ -171,7 +177,7 @@ export abstract class MobileNetV2PreTrainedModel {
   async features(pixelValues: Float32Tensor, outIndices: readonly number[]): Promise<Float32Tensor[]> {
     for (const i of outIndices) check(Number.isInteger(i) && i >= 0 && i < 16, `outIndices entry ${i} is not a block index 0..15`);
     const out = await this.run(pixelValues, { head: false, hiddenStates: [...new Set(outIndices)].sort((a, b) => a - b) });
-    return outIndices.map((i) => out.get(OUTPUT.hiddenState(i))!);
+    return outIndices.map((i) => this.outputOf(out, OUTPUT.hiddenState(i)));
   }
 
   /**
@@ -179,14 +185,8 @@ export abstract class MobileNetV2PreTrainedModel {
    * `int8` the integer QDQ graph (see {@link quantization}).
    */
   async exportOnnx(request: Partial<GraphRequest> = {}, dtype: ModelDType = this.sessionOptions.dtype ?? 'fp32'): Promise<Uint8Array> {
-    const stateDict = await this.getStateDict();
-    const weights = (key: string): Float32Array => {
-      const t = stateDict.get(key);
-      if (!t || t.dtype !== 'float32') throw new MobileNetV2Error(`internal: weight "${key}" missing from the state dict`);
-      return t.data as Float32Array;
-    };
-    const graph = buildGraph(this.config, weights, this.fullRequest(request));
-    if (dtype === 'fp32') return graph;
+    const { model, quantization } = await this.buildFloatGraph(this.fullRequest(request));
+    if (dtype === 'fp32') return encodeModel(model);
     const record = this.quantization;
     if (!record) {
       throw new MobileNetV2Error(
@@ -195,7 +195,18 @@ export abstract class MobileNetV2PreTrainedModel {
           'for an integer ONNX file: mobilenet-v2 export-onnx --dtype int8 --calibrate <images>)',
       );
     }
-    return quantizeGraph(graph, record);
+    return encodeModel(quantizeGraph(model, quantization, record));
+  }
+
+  /** The float network for `request`, from the state dict (read on first use). */
+  private async buildFloatGraph(request: GraphRequest): Promise<BuiltGraph> {
+    const stateDict = await this.getStateDict();
+    const weights = (key: string): Float32Array => {
+      const t = stateDict.get(key);
+      if (!t || t.dtype !== 'float32') throw new MobileNetV2Error(`weight "${key}" missing from the state dict`, { code: 'E_INTERNAL' });
+      return t.data as Float32Array;
+    };
+    return buildGraph(this.config, weights, request);
   }
 
   /**
@@ -215,9 +226,9 @@ export abstract class MobileNetV2PreTrainedModel {
     pixelValues: readonly Float32Tensor[], options: { method?: CalibrationMethod; source?: string } = {},
   ): Promise<QuantizationRecord> {
     for (const batch of pixelValues) checkPixelValues(batch, this.config.numChannels);
-    const graph = await this.exportOnnx({}, 'fp32');
+    const { model, quantization } = await this.buildFloatGraph(this.fullRequest({}));
     const source = options.source ?? `${pixelValues.length} batch${pixelValues.length === 1 ? '' : 'es'}`;
-    const record = await calibrate(graph, pixelValues, source, { method: options.method, session: this.sessionOptions });
+    const record = await calibrate(model, quantization, pixelValues, source, { method: options.method, session: this.sessionOptions });
     this.checkpointMetadata[QUANTIZATION_METADATA_KEY] = JSON.stringify(record);
     // Integer sessions built from the previous ranges are stale.
     if (this.sessionOptions.dtype === 'int8') await this.releaseSessions();
@@ -247,6 +258,11 @@ export abstract class MobileNetV2PreTrainedModel {
   async dispose(): Promise<void> {
     this.disposed = true;
     await this.releaseSessions();
+  }
+
+  /** `await using model = await ...fromPretrained(...)` disposes the model at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 
   private async releaseSessions(): Promise<void> {
@@ -313,9 +329,16 @@ export abstract class MobileNetV2PreTrainedModel {
     return createSession(graph, this.sessionOptions);
   }
 
+  /** A graph output that the request guarantees. */
+  protected outputOf(out: Map<string, Float32Tensor>, name: string): Float32Tensor {
+    const tensor = out.get(name);
+    if (!tensor) throw new MobileNetV2Error(`the ${this.architecture} graph has no output "${name}"`, { code: 'E_INTERNAL' });
+    return tensor;
+  }
+
   /** Collects `hidden_states.*` outputs in block order. */
   protected hiddenStatesOf(out: Map<string, Float32Tensor>, indices: number[]): Float32Tensor[] | undefined {
-    return indices.length ? indices.map((i) => out.get(OUTPUT.hiddenState(i))!) : undefined;
+    return indices.length ? indices.map((i) => this.outputOf(out, OUTPUT.hiddenState(i))) : undefined;
   }
 }
 
@@ -325,15 +348,29 @@ function inMemory(config: MobileNetV2Config, architecture: Architecture, checkpo
   return { report, fingerprint: null, load: async () => stateDict };
 }
 
-function resolveFiles(source: string | ModelFiles, options: LoadOptions): Promise<ModelFiles> {
-  return typeof source === 'string' ? getPlatform().resolveModelFiles(source, options) : Promise.resolve(source);
+/** A checkpoint opened from a folder, a hub id or any {@link ModelFiles}, and its name for warnings. */
+export interface PretrainedSource {
+  readonly checkpoint: OpenCheckpoint;
+  /** The folder, hub id or description the user gave (transformers' `pretrained_model_name_or_path`). */
+  readonly name: string;
 }
 
-/** A model class on an opened checkpoint: keys and shapes checked now, tensor data read on first use. */
-function instantiatePretrained<T>(cls: ModelClass<T>, checkpoint: OpenCheckpoint, options: LoadOptions): T {
+/** Resolves and opens `source` (config now, tensor descriptions now, data later). */
+export async function openPretrained(source: string | ModelFiles, options: LoadOptions): Promise<PretrainedSource> {
+  const files = typeof source === 'string' ? await getPlatform().resolveModelFiles(source, options) : source;
+  return { checkpoint: await openCheckpoint(files), name: typeof source === 'string' ? source : files.description };
+}
+
+/**
+ * A model class on an opened checkpoint: keys and shapes checked now (with transformers' warnings
+ * about new and unused weights), tensor data read on first use.
+ */
+export function instantiatePretrained<T>(cls: ModelClass<T>, { checkpoint, name }: PretrainedSource, options: LoadOptions): T {
   const expected = parameterSpecs(checkpoint.config, cls.architecture);
+  const report = checkCheckpoint(checkpoint.tensors, expected, checkpoint.source);
+  if (options.warnings !== false) warnAboutLoadReport(report, cls.architecture, name);
   const weights: Weights = {
-    report: checkCheckpoint(checkpoint.tensors, expected, checkpoint.source),
+    report,
     fingerprint: checkpoint.fingerprint,
     load: async () => loadStateDict(await checkpoint.load(), expected, checkpoint.config.initializerRange, checkpoint.source).stateDict,
   };
@@ -359,101 +396,4 @@ function checkPixelValues(pixelValues: Float32Tensor, numChannels: number): void
   check(s[1] === numChannels, `pixel_values has ${s[1]} channels but the model expects ${numChannels} (shape ${formatShape(s)})`);
   check(s.every((d) => Number.isInteger(d) && d > 0), `pixel_values has an empty dimension: ${formatShape(s)}`);
   check(pixelValues.data.length === s.reduce((a, b) => a * b, 1), `pixel_values data has ${pixelValues.data.length} values for shape ${formatShape(s)}`);
-}
-
-/** The bare backbone: `last_hidden_state`, `pooler_output` and optionally the hidden states. */
-export class MobileNetV2Model extends MobileNetV2PreTrainedModel {
-  static override readonly architecture: Architecture = 'MobileNetV2Model';
-
-  /** Runs the backbone. */
-  async forward(pixelValues: Float32Tensor, options: Pick<ForwardOptions, 'outputHiddenStates' | 'pooling'> = {}): Promise<ModelOutput> {
-    const indices = this.hiddenStateIndices(options);
-    const out = await this.run(pixelValues, { hiddenStates: indices, pooling: options.pooling ?? 'adaptive' });
-    return {
-      lastHiddenState: out.get(OUTPUT.lastHiddenState)!,
-      poolerOutput: out.get(OUTPUT.poolerOutput)!,
-      hiddenStates: this.hiddenStatesOf(out, indices),
-    };
-  }
-}
-
-/** Backbone + linear classifier (ImageNet-style). */
-export class MobileNetV2ForImageClassification extends MobileNetV2PreTrainedModel {
-  static override readonly architecture: Architecture = 'MobileNetV2ForImageClassification';
-
-  /**
-   * Computes logits (and the loss when labels are given). As in transformers, a `problem_type`
-   * inferred from the labels is written back into the config; pass `problemType` to override it
-   * for one call.
-   */
-  async forward(pixelValues: Float32Tensor, options: ForwardOptions = {}): Promise<ModelOutput> {
-    const indices = this.hiddenStateIndices(options);
-    const out = await this.run(pixelValues, { hiddenStates: indices, pooling: options.pooling ?? 'adaptive' });
-    const logits = out.get(OUTPUT.logits)!;
-    const result: ModelOutput = {
-      logits,
-      lastHiddenState: out.get(OUTPUT.lastHiddenState)!,
-      poolerOutput: out.get(OUTPUT.poolerOutput)!,
-      hiddenStates: this.hiddenStatesOf(out, indices),
-    };
-    if (options.labels) result.loss = this.loss(logits, options.labels, options.problemType);
-    return result;
-  }
-
-  /**
-   * transformers' loss for `logits` of this model. As in transformers, a `problem_type` inferred
-   * from the labels is written back into the config; `problemType` overrides it for one call.
-   */
-  loss(logits: Float32Tensor, labels: Tensor, problemType?: ProblemType): number {
-    check(logits.shape.length === 2, 'a loss needs [batch, labels] logits; use the default adaptive pooling');
-    let type = problemType ?? this.config.problemType;
-    if (!type) {
-      type = inferProblemType(this.config.numLabels, labels);
-      this.config.problemType = type;
-    }
-    return classificationLoss(logits, labels, type);
-  }
-}
-
-/** Backbone (to block 15) + DeepLabV3 head. */
-export class MobileNetV2ForSemanticSegmentation extends MobileNetV2PreTrainedModel {
-  static override readonly architecture: Architecture = 'MobileNetV2ForSemanticSegmentation';
-
-  /** Computes logits at feature resolution (and the loss when `[B, H, W]` labels are given). */
-  async forward(pixelValues: Float32Tensor, options: ForwardOptions = {}): Promise<ModelOutput> {
-    const indices = this.hiddenStateIndices(options);
-    const out = await this.run(pixelValues, { hiddenStates: indices, debug: options.debug ?? false });
-    const logits = out.get(OUTPUT.logits)!;
-    const result: ModelOutput = { logits, hiddenStates: this.hiddenStatesOf(out, indices) };
-    if (options.labels) result.loss = this.loss(logits, options.labels);
-    if (options.debug) {
-      result.debug = Object.fromEntries([...out].filter(([k]) => k.startsWith('debug.')));
-    }
-    return result;
-  }
-
-  /** transformers' segmentation loss for `logits` of this model and `[B, H, W]` labels. */
-  loss(logits: Float32Tensor, labels: Tensor): number {
-    return semanticSegmentationLoss(logits, labels, this.config.semanticLossIgnoreIndex);
-  }
-}
-
-/** Any of the three model classes. */
-export type AnyMobileNetV2Model = MobileNetV2Model | MobileNetV2ForImageClassification | MobileNetV2ForSemanticSegmentation;
-
-const CLASSES = {
-  MobileNetV2Model,
-  MobileNetV2ForImageClassification,
-  MobileNetV2ForSemanticSegmentation,
-} as const;
-
-/**
- * Loads a model with the class named in its config's `architectures` (like transformers'
- * `AutoModel...`); `fallback` is used when the config names none.
- */
-export async function loadPretrained(
-  source: string | ModelFiles, options: LoadOptions = {}, fallback: Architecture = 'MobileNetV2ForImageClassification',
-): Promise<AnyMobileNetV2Model> {
-  const checkpoint = await openCheckpoint(await resolveFiles(source, options));
-  return instantiatePretrained<AnyMobileNetV2Model>(CLASSES[checkpoint.config.architectures?.[0] ?? fallback], checkpoint, options);
 }
