@@ -9,6 +9,8 @@ export {
   MobileNetV2PreTrainedModel, MobileNetV2Model, MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation,
   loadPretrained, type AnyMobileNetV2Model, type LoadOptions, type ForwardOptions, type ModelOutput, type FeatureInfo,
 } from './model/modeling_mobilenet_v2.js';
+export { effectiveProblemType } from './model/losses.js';
+export { setLogger, type Logger } from './model/logging.js';
 export type { Pooling, GraphRequest } from './model/graph.js';
 export type { StateDict, LoadReport } from './model/loading.js';
 export { interpolateBilinear, softmaxRows } from './model/functional.js';
@@ -23,7 +25,7 @@ export {
 } from './weights/tflite/importer.js';
 export {
   readQuantizationRecord, QUANTIZATION_METADATA_KEY, type QuantizationRecord, type QuantParams, type ActivationQuant,
-} from './weights/tflite/quantization.js';
+} from './quantization/record.js';
 export {
   MobileNetV2ImageProcessor, MobileNetV2FeatureExtractor, resizeOutputSize,
   type ProcessorImage, type SegmentationMapInput,
@@ -44,4 +46,4 @@ export {
 export { ImageFeatureExtractionPipeline, globalAveragePool, type ImageFeatureExtractionOptions } from './pipelines/image_feature_extraction.js';
 export { labelMapFromLogits, type LabelMap } from './pipelines/segmentation_map.js';
 export { pascalVocPalette, overlayLabelMap, type Rgb } from './pipelines/palette.js';
-export { countMacs, type MacCount, type LayerCost } from './pipelines/model_summary.js';
+export { countMacs, type MacCount, type LayerCost } from './model/model_summary.js';

@@ -11,7 +11,7 @@ import {
 import { openCheckpoint } from '../src/model/pretrained.js';
 import { getPlatform } from '../src/platform.js';
 import { importTflite } from '../src/weights/tflite/importer.js';
-import { readQuantizationRecord } from '../src/weights/tflite/quantization.js';
+import { readQuantizationRecord } from '../src/quantization/record.js';
 import { cli, REAL_FIXTURES, useTempDir } from './helpers.js';
 
 const model = (name: string): string => join(REAL_FIXTURES, 'models', `${name}.tflite`);

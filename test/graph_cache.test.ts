@@ -3,7 +3,7 @@
  * checkpoint runs from the cached graph without reading the tensor data, with identical outputs.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +13,9 @@ import { MobileNetV2Error } from '../src/errors.js';
 import type { ModelFiles } from '../src/hub/model_files.js';
 import { LocalFiles } from '../src/hub/local_files_node.js';
 import { loadPretrained, MobileNetV2ForImageClassification } from '../src/model/modeling_mobilenet_v2.js';
+import { libraryCodeHash } from '../src/node/graph_cache.js';
 import type { Float32Tensor } from '../src/tensor.js';
+import { REPO_ROOT } from './helpers.js';
 
 /** LocalFiles that counts whole-file reads per name. */
 function counting(folder: string): ModelFiles & { reads: Map<string, number> } {
@@ -92,5 +94,17 @@ describe('weights on first use and the compiled-graph cache', () => {
     await writeFile(join(bad, 'config.json'), JSON.stringify({ model_type: 'mobilenet_v2', depth_multiplier: 0.5, num_labels: 4 }));
     await writeFile(join(bad, 'model.safetensors'), bytes);
     await assert.rejects(loadPretrained(bad), /has shape .* but the config needs/);
+  });
+
+  it('keys on all of the library code: editing the TFLite importer (outside the graph folders) changes the key', async () => {
+    const copy = join(dir, 'code');
+    await cp(join(REPO_ROOT, 'dist/src'), copy, { recursive: true, filter: (src) => !src.endsWith('.map') && !src.endsWith('.d.ts') });
+    const before = libraryCodeHash(copy);
+    assert.equal(libraryCodeHash(copy), before, 'stable');
+    await appendFile(join(copy, 'weights/tflite/quantization.js'), '\n// edited\n');
+    const afterImporterEdit = libraryCodeHash(copy);
+    assert.notEqual(afterImporterEdit, before);
+    await writeFile(join(copy, 'weights/tflite/new_module.js'), 'export {};\n');
+    assert.notEqual(libraryCodeHash(copy), afterImporterEdit, 'a new module changes the key too');
   });
 });

@@ -19,7 +19,7 @@ import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import type { Float32Tensor } from '../src/tensor.js';
 import { importTflite, type TfliteImport } from '../src/weights/tflite/importer.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
-import { QUANTIZATION_METADATA_KEY, readQuantizationRecord } from '../src/weights/tflite/quantization.js';
+import { QUANTIZATION_METADATA_KEY, readQuantizationRecord } from '../src/quantization/record.js';
 import { assertClose, REAL_FIXTURES } from './helpers.js';
 
 const fixture = (...parts: string[]): string => join(REAL_FIXTURES, ...parts);

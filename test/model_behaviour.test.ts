@@ -12,6 +12,7 @@ import {
   loadPretrained, MobileNetV2ForImageClassification, MobileNetV2ForSemanticSegmentation, MobileNetV2Model,
 } from '../src/model/modeling_mobilenet_v2.js';
 import { GraphBuilder } from '../src/onnx/graph_builder.js';
+import { encodeModel } from '../src/onnx/proto.js';
 import { createSession, getOrtModule } from '../src/runtime/ort.js';
 import type { Float32Tensor } from '../src/tensor.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
@@ -49,7 +50,7 @@ describe('TF "SAME" padding', () => {
       const x = g.input('x', [1, 1, 1, 'w']);
       const weights = (key: string) => (key.endsWith('weight') ? new Float32Array(s.kernel * s.kernel).fill(1) : new Float32Array(1));
       g.output(g.rename(convLayer(g, x, spec, weights, true), 'y'), [1, 1, 'h', 'w']);
-      const session = await createSession(g.build('pad'));
+      const session = await createSession(encodeModel(g.build('pad')));
       const input = new ort.Tensor('float32', new Float32Array(s.in_size).fill(1), [1, 1, 1, s.in_size]);
       const y = (await session.run({ x: input }))['y']!;
       await session.release();

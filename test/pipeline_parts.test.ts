@@ -9,7 +9,7 @@ import { MobileNetV2Config } from '../src/config/configuration_mobilenet_v2.js';
 import { postProcessSemanticSegmentation } from '../src/model/post_processing.js';
 import { topK } from '../src/pipelines/image_classification.js';
 import { globalAveragePool } from '../src/pipelines/image_feature_extraction.js';
-import { countMacs } from '../src/pipelines/model_summary.js';
+import { countMacs } from '../src/model/model_summary.js';
 import { overlayLabelMap, pascalVocPalette } from '../src/pipelines/palette.js';
 import { labelMapFromLogits } from '../src/pipelines/segmentation_map.js';
 

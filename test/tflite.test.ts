@@ -10,7 +10,7 @@ import { parameterSpecs } from '../src/model/architecture.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { checkpointFiles, importTflite, type TfliteImport } from '../src/weights/tflite/importer.js';
-import { readQuantizationRecord } from '../src/weights/tflite/quantization.js';
+import { readQuantizationRecord } from '../src/quantization/record.js';
 import { readTflite } from '../src/weights/tflite/reader.js';
 import {
   Buffer as FbBuffer, BuiltinOperator, Model, Operator, OperatorCode, SubGraph, Tensor as FbTensor, TensorType,

@@ -6,7 +6,56 @@
 import { backbonePlan, type BackbonePlan } from '../config/channels.js';
 import type { Architecture, MobileNetV2Config } from '../config/configuration_mobilenet_v2.js';
 import { convParameters, type Activation, type ConvLayerSpec, type ParameterSpec } from './layers.js';
-import { BASE_MODEL_PREFIX } from './loading.js';
+
+/** transformers' `base_model_prefix`: the backbone's module name inside the head models. */
+const BASE_MODEL_PREFIX = 'mobilenet_v2.';
+/** Head modules: their keys never carry {@link BASE_MODEL_PREFIX}. */
+const HEAD_MODULE = /^(classifier|segmentation_head)(\.|$)/;
+
+/** Whether a key or module path (in any layout) belongs to a head (`classifier`, `segmentation_head`). */
+export function isHeadKey(key: string): boolean {
+  return HEAD_MODULE.test(key);
+}
+
+/** Whether a key carries the base-model prefix (a head model's backbone key). */
+export function hasBasePrefix(key: string): boolean {
+  return key.startsWith(BASE_MODEL_PREFIX);
+}
+
+/**
+ * The one rule of transformers' key layout: in the head models backbone keys carry
+ * `mobilenet_v2.` and head keys do not; the bare model (`bare`) has no prefix at all. `key` is a
+ * parameter key or module path in either layout (`layer.3.conv_3x3`, `mobilenet_v2.conv_1x1.…`).
+ */
+export function checkpointKey(key: string, bare = false): string {
+  const unprefixed = hasBasePrefix(key) ? key.slice(BASE_MODEL_PREFIX.length) : key;
+  return bare || isHeadKey(unprefixed) ? unprefixed : BASE_MODEL_PREFIX + unprefixed;
+}
+
+/** Whether a model class has the bare model's key layout (no base-model prefix). */
+export function isBareModel(architecture: Architecture): boolean {
+  return architecture === 'MobileNetV2Model';
+}
+
+/** The checkpoint keys of one conv module (or the classifier Linear) in the head models. */
+export interface ModuleKeys {
+  /** The weight (`….convolution.weight`, or `classifier.weight` for the classification head's Linear). */
+  readonly weight: string;
+  /** Its bias: the BatchNorm bias, or the conv/Linear bias of the classifiers, which have no BatchNorm. */
+  readonly bias: string;
+  /** BatchNorm key prefix (`….normalization`), or null for the classifiers. */
+  readonly normalization: string | null;
+}
+
+/** Checkpoint keys of `module` (e.g. `layer.3.conv_3x3`) in transformers' head models. */
+export function moduleKeys(module: string): ModuleKeys {
+  const base = checkpointKey(module);
+  if (module === 'classifier') return { weight: `${base}.weight`, bias: `${base}.bias`, normalization: null };
+  if (module === 'segmentation_head.classifier') {
+    return { weight: `${base}.convolution.weight`, bias: `${base}.convolution.bias`, normalization: null };
+  }
+  return { weight: `${base}.convolution.weight`, bias: `${base}.normalization.bias`, normalization: `${base}.normalization` };
+}
 
 /** BatchNorm eps of the segmentation head, hard-coded in transformers (not `layer_norm_eps`). */
 export const HEAD_BN_EPS = 1e-5;
@@ -91,9 +140,8 @@ export function segmentationHeadLayers(config: MobileNetV2Config, inChannels: nu
 /** Every parameter of a model class, with keys exactly as in transformers' `state_dict()`. */
 export function parameterSpecs(config: MobileNetV2Config, architecture: Architecture): ParameterSpec[] {
   const layers = backboneLayers(config);
-  const prefix = architecture === 'MobileNetV2Model' ? '' : BASE_MODEL_PREFIX;
   const backbone = [...layers.stem, ...layers.blocks.flatMap((b) => [b.expand, b.depthwise, b.reduce]), layers.conv1x1];
-  const specs = backbone.flatMap((c) => convParameters(c, prefix));
+  const specs = backbone.flatMap((c) => convParameters(c));
   if (architecture === 'MobileNetV2ForImageClassification' && config.numLabels > 0) {
     specs.push(
       { key: 'classifier.weight', shape: [config.numLabels, layers.plan.lastChannels], init: 'normal' },
@@ -104,5 +152,6 @@ export function parameterSpecs(config: MobileNetV2Config, architecture: Architec
     const head = segmentationHeadLayers(config, layers.plan.blocks[15]!.outChannels);
     specs.push(...[head.convPool, head.convAspp, head.convProjection, head.classifier].flatMap((c) => convParameters(c)));
   }
-  return specs;
+  const bare = isBareModel(architecture);
+  return specs.map((p) => ({ ...p, key: checkpointKey(p.key, bare) }));
 }

@@ -1,13 +1,18 @@
 /**
- * Builds the ONNX graph of a MobileNetV2 model from its config and (normalised) state dict.
- * Only what a request needs is emitted: the backbone stops after the last block whose output is
- * wanted, and the segmentation graph never contains `conv_1x1`.
+ * Builds the ONNX graph of a MobileNetV2 model from its config and (normalised) state dict: the
+ * backbone, then the classifier head or the DeepLabV3 segmentation head. Only what a request needs
+ * is emitted: the backbone stops after the last block whose output is wanted, and the segmentation
+ * graph never contains `conv_1x1`. As it emits, the builder records every activation worth
+ * quantizing and the checkpoint key of every weighted op (the {@link QuantizationPlan}).
  */
 import type { Architecture, MobileNetV2Config } from '../config/configuration_mobilenet_v2.js';
-import { GraphBuilder } from '../onnx/graph_builder.js';
-import { backboneLayers, HEAD_CHANNELS, segmentationHeadLayers } from './architecture.js';
-import { convLayer, foldBatchNorm, type WeightLookup } from './layers.js';
-import { BASE_MODEL_PREFIX } from './loading.js';
+import { GraphBuilder, type AttributeValue, type Dim } from '../onnx/graph_builder.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { INPUT_KEY, type ActivationPoint, type QuantizationPlan } from '../quantization/points.js';
+import {
+  backboneLayers, checkpointKey, HEAD_CHANNELS, isBareModel, moduleKeys, segmentationHeadLayers, type BackboneLayers,
+} from './architecture.js';
+import { convLayer, foldBatchNorm, type ConvLayerSpec, type WeightLookup } from './layers.js';
 
 /** Pooling before the classifier. */
 export type Pooling =
@@ -40,91 +45,123 @@ export const OUTPUT = {
   hiddenState: (i: number) => `hidden_states.${i}`,
 } as const;
 
-/** Emits the graph for `request` and returns the ONNX model bytes. */
-export function buildGraph(config: MobileNetV2Config, weights: WeightLookup, request: GraphRequest): Uint8Array {
-  const g = new GraphBuilder();
-  const layers = backboneLayers(config);
-  const prefix = request.architecture === 'MobileNetV2Model' ? '' : BASE_MODEL_PREFIX;
-  const layer = (x: string, spec: Parameters<typeof convLayer>[2]): string => convLayer(g, x, spec, weights, config.tfPadding, prefix);
-  const dyn = ['batch', 'channels', 'height', 'width'];
+/** A built float graph, not yet encoded, and what quantization needs to know of it. */
+export interface BuiltGraph {
+  readonly model: ModelProto;
+  readonly quantization: QuantizationPlan;
+}
 
-  const isSeg = request.architecture === 'MobileNetV2ForSemanticSegmentation';
-  const needsTail = request.head; // pooling, classifier or segmentation head all need block 15
-  const lastBlock = needsTail ? 15 : Math.max(-1, ...request.hiddenStates);
-  const wanted = new Set(request.hiddenStates);
+const DYNAMIC: readonly Dim[] = ['batch', 'channels', 'height', 'width'];
 
-  let x = g.input(OUTPUT.pixelValues, ['batch', config.numChannels, 'height', 'width']);
-  for (const spec of layers.stem) x = layer(x, spec);
-  for (let i = 0; i <= lastBlock; i++) {
-    const block = layers.blocks[i]!;
-    const y = layer(layer(layer(x, block.expand), block.depthwise), block.reduce);
-    x = block.residual ? g.node('Add', [x, y], `layer.${i}.residual`) : y;
-    if (wanted.has(i)) {
-      x = g.rename(x, OUTPUT.hiddenState(i));
-      g.output(x, dyn);
-    }
-  }
-  if (!request.head) return g.build('mobilenet_v2');
+/** The graph under construction and the quantization plan recorded along with it. */
+class NetworkEmitter {
+  readonly g = new GraphBuilder();
+  /** Reads weights by module-path key, in the model class's own key layout. */
+  readonly weights: WeightLookup;
+  private readonly points: ActivationPoint[] = [];
+  private readonly weightKeys = new Map<string, string>();
 
-  if (isSeg) {
-    emitSegmentationHead(g, config, weights, x, layers.plan.blocks[15]!.outChannels, request.debug ?? false);
-    return g.build('mobilenet_v2_segmentation');
+  constructor(readonly config: MobileNetV2Config, weights: WeightLookup, architecture: Architecture) {
+    const bare = isBareModel(architecture);
+    this.weights = (key) => weights(checkpointKey(key, bare));
   }
-  const hidden = g.rename(layer(x, layers.conv1x1), OUTPUT.lastHiddenState);
-  g.output(hidden, dyn);
-  const lastChannels = layers.plan.lastChannels;
-  const isCls = request.architecture === 'MobileNetV2ForImageClassification' && config.numLabels > 0;
 
-  if (request.pooling === 'tf') {
-    const [h, w] = request.featureSize ?? [7, 7];
-    const pooled = g.rename(
-      g.node('AveragePool', [hidden], 'pooler', { kernel_shape: [Math.min(7, h), Math.min(7, w)], strides: [1, 1] }),
-      OUTPUT.poolerOutput,
-    );
-    g.output(pooled, dyn);
-    if (isCls) {
-      // The classifier applied at every pooled position = a 1×1 conv with the Linear weights.
-      const wt = g.initializer('classifier.weight', weights('classifier.weight'), [config.numLabels, lastChannels, 1, 1]);
-      const b = g.initializer('classifier.bias', weights('classifier.bias'), [config.numLabels]);
-      g.output(g.rename(g.node('Conv', [pooled, wt, b], 'classifier', { kernel_shape: [1, 1] }), OUTPUT.logits), dyn);
-    }
-    return g.build('mobilenet_v2');
+  /** Records `tensor` as the output of `module` (a quantization record key, in the head models' layout). */
+  point(tensor: string, module: string): string {
+    this.points.push({ key: module === INPUT_KEY ? INPUT_KEY : checkpointKey(module), tensor });
+    return tensor;
   }
-  const pooled = g.rename(
-    g.node('Flatten', [g.node('GlobalAveragePool', [hidden], 'pooler')], 'pooler.flatten', { axis: 1 }),
-    OUTPUT.poolerOutput,
-  );
-  g.output(pooled, ['batch', lastChannels]);
-  if (request.architecture === 'MobileNetV2ForImageClassification') {
-    if (!isCls) {
-      // num_labels = 0: transformers' classifier is nn.Identity, so logits are the pooled features.
-      g.output(g.rename(g.node('Identity', [pooled], 'classifier'), OUTPUT.logits), ['batch', lastChannels]);
-    } else {
-      const wt = g.initializer('classifier.weight', weights('classifier.weight'), [config.numLabels, lastChannels]);
-      const b = g.initializer('classifier.bias', weights('classifier.bias'), [config.numLabels]);
-      g.output(g.rename(g.node('Gemm', [pooled, wt, b], 'classifier', { transB: 1 }), OUTPUT.logits), ['batch', config.numLabels]);
-    }
+
+  /** A conv layer (BatchNorm folded, activation applied); its output is the module's activation. */
+  conv(x: string, spec: ConvLayerSpec): string {
+    this.weightKeys.set(spec.name, moduleKeys(spec.name).weight);
+    return this.point(convLayer(this.g, x, spec, this.weights, this.config.tfPadding), spec.name);
   }
-  return g.build('mobilenet_v2');
+
+  /** The classifier Linear as `opType` (Gemm, or a 1×1 Conv at every pooled position), weights shaped `dims`. */
+  classifier(opType: 'Gemm' | 'Conv', x: string, dims: readonly number[], attributes: Record<string, AttributeValue>): string {
+    const keys = moduleKeys('classifier');
+    const w = this.g.initializer(keys.weight, this.weights(keys.weight), dims);
+    const b = this.g.initializer(keys.bias, this.weights(keys.bias), [dims[0]!]);
+    this.weightKeys.set('classifier', keys.weight);
+    return this.point(this.g.node(opType, [x, w, b], 'classifier', attributes), 'classifier');
+  }
+
+  /** Gives `tensor` a public name and declares it a graph output. */
+  output(tensor: string, name: string, dims: readonly Dim[]): string {
+    this.g.rename(tensor, name);
+    this.points.forEach((p, i) => {
+      if (p.tensor === tensor) this.points[i] = { key: p.key, tensor: name };
+    });
+    this.g.output(name, dims);
+    return name;
+  }
+
+  build(graphName: string): BuiltGraph {
+    return { model: this.g.build(graphName), quantization: { activations: this.points, weightKeys: this.weightKeys } };
+  }
 }
 
 /**
- * The DeepLabV3 head. transformers concatenates [pool broadcast to H×W, aspp] and projects with a
- * 1×1 conv; since that conv is linear, we instead apply its first half to the 1×1 pooled vector
- * and add it (broadcast) to its second half applied to aspp: same result, no H×W copy of the
- * pooled branch and no concat.
+ * The backbone up to block `lastBlock`, with the wanted block outputs as `hidden_states.{i}`;
+ * returns the last block's output.
  */
-function emitSegmentationHead(
-  g: GraphBuilder, config: MobileNetV2Config, weights: WeightLookup, x: string, inChannels: number, debug: boolean,
-): void {
-  const head = segmentationHeadLayers(config, inChannels);
-  const pool = convLayer(g, g.node('GlobalAveragePool', [x], 'segmentation_head.pool'), head.convPool, weights, config.tfPadding);
-  const aspp = convLayer(g, x, head.convAspp, weights, config.tfPadding);
-  if (debug) {
-    g.output(g.rename(g.node('Identity', [pool], 'debug.pool'), 'debug.head_pool_after_conv'), ['batch', HEAD_CHANNELS, 1, 1]);
-    g.output(g.rename(g.node('Identity', [aspp], 'debug.aspp'), 'debug.head_aspp'), ['batch', HEAD_CHANNELS, 'h', 'w']);
+function emitBackbone(e: NetworkEmitter, layers: BackboneLayers, lastBlock: number, hiddenStates: readonly number[]): string {
+  let x = e.point(e.g.input(OUTPUT.pixelValues, ['batch', e.config.numChannels, 'height', 'width']), INPUT_KEY);
+  for (const spec of layers.stem) x = e.conv(x, spec);
+  for (let i = 0; i <= lastBlock; i++) {
+    const block = layers.blocks[i]!;
+    const y = e.conv(e.conv(e.conv(x, block.expand), block.depthwise), block.reduce);
+    x = block.residual ? e.point(e.g.node('Add', [x, y], `layer.${i}.residual`), `layer.${i}`) : y;
+    if (hiddenStates.includes(i)) x = e.output(x, OUTPUT.hiddenState(i), DYNAMIC);
   }
-  const { weight, bias } = foldBatchNorm(head.convProjection, weights);
+  return x;
+}
+
+/**
+ * `conv_1x1`, the pooler and, for the classification model, the classifier: a Linear after
+ * adaptive pooling, a 1×1 conv after TF pooling (the Linear at every pooled position), or with
+ * `num_labels = 0` transformers' `nn.Identity` (logits = pooled features).
+ */
+function emitClassifierHead(e: NetworkEmitter, layers: BackboneLayers, x: string, request: GraphRequest): void {
+  const hidden = e.output(e.conv(x, layers.conv1x1), OUTPUT.lastHiddenState, DYNAMIC);
+  const c = layers.plan.lastChannels;
+  const n = e.config.numLabels;
+  const tf = request.pooling === 'tf';
+  let pooled: string;
+  if (tf) {
+    const [h, w] = request.featureSize ?? [7, 7];
+    const pool = e.g.node('AveragePool', [hidden], 'pooler', { kernel_shape: [Math.min(7, h), Math.min(7, w)], strides: [1, 1] });
+    pooled = e.output(e.point(pool, 'pooler'), OUTPUT.poolerOutput, DYNAMIC);
+  } else {
+    const pool = e.point(e.g.node('GlobalAveragePool', [hidden], 'pooler'), 'pooler');
+    pooled = e.output(e.g.node('Flatten', [pool], 'pooler.flatten', { axis: 1 }), OUTPUT.poolerOutput, ['batch', c]);
+  }
+  if (request.architecture !== 'MobileNetV2ForImageClassification') return;
+  const logitsDims = tf ? DYNAMIC : ['batch', n > 0 ? n : c];
+  const logits = n === 0 ? e.g.node('Identity', [pooled], 'classifier')
+    : tf ? e.classifier('Conv', pooled, [n, c, 1, 1], { kernel_shape: [1, 1] })
+    : e.classifier('Gemm', pooled, [n, c], { transB: 1 });
+  e.output(logits, OUTPUT.logits, logitsDims);
+}
+
+/**
+ * The DeepLabV3 head on block 15's output. transformers concatenates [pool broadcast to H×W,
+ * aspp] and projects with a 1×1 conv; since that conv is linear, we instead apply its first half
+ * to the 1×1 pooled vector and add it (broadcast) to its second half applied to aspp: same
+ * result, no H×W copy of the pooled branch and no concat.
+ */
+function emitSegmentationHead(e: NetworkEmitter, layers: BackboneLayers, x: string, debug: boolean): void {
+  const { g } = e;
+  const head = segmentationHeadLayers(e.config, layers.plan.blocks[15]!.outChannels);
+  // The TFLite importer records the head's pooling as `avg_pool`, the name of TF's op.
+  const pool = e.conv(e.point(g.node('GlobalAveragePool', [x], 'segmentation_head.pool'), 'segmentation_head.avg_pool'), head.convPool);
+  const aspp = e.conv(x, head.convAspp);
+  if (debug) {
+    e.output(g.node('Identity', [pool], 'debug.pool'), 'debug.head_pool_after_conv', ['batch', HEAD_CHANNELS, 1, 1]);
+    e.output(g.node('Identity', [aspp], 'debug.aspp'), 'debug.head_aspp', ['batch', HEAD_CHANNELS, 'h', 'w']);
+  }
+  const { weight, bias } = foldBatchNorm(head.convProjection, e.weights);
   const h = HEAD_CHANNELS;
   const poolHalf = new Float32Array(h * h);
   const asppHalf = new Float32Array(h * h);
@@ -133,12 +170,31 @@ function emitSegmentationHead(
     asppHalf.set(weight.subarray(o * 2 * h + h, (o + 1) * 2 * h), o * h);
   }
   const name = head.convProjection.name;
-  const fromPool = g.node('Conv', [pool, g.initializer(`${name}.weight_pool`, poolHalf, [h, h, 1, 1])], `${name}.pool`, { kernel_shape: [1, 1] });
-  const fromAspp = g.node(
+  const fromPool = e.point(
+    g.node('Conv', [pool, g.initializer(`${name}.weight_pool`, poolHalf, [h, h, 1, 1])], `${name}.pool`, { kernel_shape: [1, 1] }),
+    `${name}.pool`,
+  );
+  const fromAspp = e.point(g.node(
     'Conv', [aspp, g.initializer(`${name}.weight_aspp`, asppHalf, [h, h, 1, 1]), g.initializer(`${name}.bias`, bias, [h])],
     `${name}.aspp`, { kernel_shape: [1, 1] },
-  );
-  const projected = g.node('Relu', [g.node('Add', [fromAspp, fromPool], `${name}.add`)], `${name}.relu`);
-  const logits = convLayer(g, projected, head.classifier, weights, config.tfPadding);
-  g.output(g.rename(logits, OUTPUT.logits), ['batch', config.numLabels, 'h', 'w']);
+  ), `${name}.aspp`);
+  const sum = e.point(g.node('Add', [fromAspp, fromPool], `${name}.add`), `${name}.add`);
+  const projected = e.point(g.node('Relu', [sum], `${name}.relu`), name);
+  e.output(e.conv(projected, head.classifier), OUTPUT.logits, ['batch', e.config.numLabels, 'h', 'w']);
+}
+
+/** Emits the float graph for `request`; encode `model` with `encodeModel` (after quantizing it, for int8). */
+export function buildGraph(config: MobileNetV2Config, weights: WeightLookup, request: GraphRequest): BuiltGraph {
+  const e = new NetworkEmitter(config, weights, request.architecture);
+  const layers = backboneLayers(config);
+  // Pooling, the classifier and the segmentation head all read block 15.
+  const lastBlock = request.head ? 15 : Math.max(-1, ...request.hiddenStates);
+  const x = emitBackbone(e, layers, lastBlock, request.hiddenStates);
+  if (!request.head) return e.build('mobilenet_v2');
+  if (request.architecture === 'MobileNetV2ForSemanticSegmentation') {
+    emitSegmentationHead(e, layers, x, request.debug ?? false);
+    return e.build('mobilenet_v2_segmentation');
+  }
+  emitClassifierHead(e, layers, x, request);
+  return e.build('mobilenet_v2');
 }

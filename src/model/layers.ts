@@ -39,9 +39,9 @@ export function isBuffer(key: string): boolean {
   return /\.(running_mean|running_var|num_batches_tracked)$/.test(key);
 }
 
-/** Parameters of a conv layer, in `state_dict()` order. */
-export function convParameters(spec: ConvLayerSpec, prefix = ''): ParameterSpec[] {
-  const base = `${prefix}${spec.name}`;
+/** Parameters of a conv layer, in `state_dict()` order, keyed by its module path. */
+export function convParameters(spec: ConvLayerSpec): ParameterSpec[] {
+  const base = spec.name;
   const weight: ParameterSpec = {
     key: `${base}.convolution.weight`,
     shape: [spec.outChannels, spec.inChannels / spec.groups, spec.kernel, spec.kernel],
@@ -60,15 +60,18 @@ export function convParameters(spec: ConvLayerSpec, prefix = ''): ParameterSpec[
   ];
 }
 
-/** Reads float32 weights by key; the state dict has been normalised and shape-checked already. */
+/**
+ * Reads float32 weights by module-path key (`layer.3.conv_3x3.convolution.weight`; the caller maps
+ * it to the checkpoint's layout); the state dict has been normalised and shape-checked already.
+ */
 export type WeightLookup = (key: string) => Float32Array;
 
 /**
  * Folds eval-mode BatchNorm into the preceding convolution (in float64, then rounded once):
  * `W' = W·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`.
  */
-export function foldBatchNorm(spec: ConvLayerSpec, weights: WeightLookup, prefix = ''): { weight: Float32Array; bias: Float32Array } {
-  const base = `${prefix}${spec.name}`;
+export function foldBatchNorm(spec: ConvLayerSpec, weights: WeightLookup): { weight: Float32Array; bias: Float32Array } {
+  const base = spec.name;
   const w = weights(`${base}.convolution.weight`);
   if (spec.bnEps === null) return { weight: w, bias: weights(`${base}.convolution.bias`) };
   const bn = `${base}.normalization`;
@@ -120,8 +123,8 @@ export function applyActivation(g: GraphBuilder, x: string, activation: Activati
  * pad `max((⌈n/s⌉−1)·s + k − n, 0)` in total with the odd pixel at the end, so one graph serves
  * all sizes. (ONNX Runtime rejects SAME_* with dilation, which strided convs never have.)
  */
-export function convLayer(g: GraphBuilder, x: string, spec: ConvLayerSpec, weights: WeightLookup, tfPadding: boolean, prefix = ''): string {
-  const { weight, bias } = foldBatchNorm(spec, weights, prefix);
+export function convLayer(g: GraphBuilder, x: string, spec: ConvLayerSpec, weights: WeightLookup, tfPadding: boolean): string {
+  const { weight, bias } = foldBatchNorm(spec, weights);
   const w = g.initializer(`${spec.name}.weight`, weight, [spec.outChannels, spec.inChannels / spec.groups, spec.kernel, spec.kernel]);
   const b = g.initializer(`${spec.name}.bias`, bias, [spec.outChannels]);
   const p = Math.floor((spec.kernel - 1) / 2) * spec.dilation;

@@ -7,6 +7,7 @@
 import { MobileNetV2Error, check } from '../errors.js';
 import { formatShape, numel, type Tensor } from '../tensor.js';
 import { toFloat32 } from '../weights/dtype.js';
+import { checkpointKey, hasBasePrefix, isHeadKey } from './architecture.js';
 import type { ParameterSpec } from './layers.js';
 
 /** A checkpoint: parameter name → tensor. */
@@ -19,9 +20,6 @@ export interface LoadReport {
   /** Checkpoint keys the model class does not use; they were dropped. */
   readonly unexpectedKeys: string[];
 }
-
-/** The prefix of the backbone's parameters inside the head models. */
-export const BASE_MODEL_PREFIX = 'mobilenet_v2.';
 
 /** Deterministic N(0, 1) samples (mulberry32 + Box–Muller), so fresh heads are reproducible. */
 function normalSampler(seed: number): () => number {
@@ -49,22 +47,15 @@ function initialise(spec: ParameterSpec, initializerRange: number, normal: () =>
 export type TensorDescription = Pick<Tensor, 'dtype' | 'shape'>;
 
 /**
- * Maps checkpoint keys onto the model's expected keys: a head model given a bare backbone
- * checkpoint gets the prefix added; a bare model given a head checkpoint gets it stripped.
+ * Maps checkpoint keys onto the model's expected keys when their layouts differ, as transformers
+ * does: a head model given a bare backbone checkpoint gets the prefix added; a bare model given a
+ * head checkpoint gets it stripped.
  */
-function alignPrefix<T>(checkpoint: ReadonlyMap<string, T>, expectsPrefix: boolean): Map<string, T> {
-  const hasPrefix = [...checkpoint.keys()].some((k) => k.startsWith(BASE_MODEL_PREFIX));
-  if (expectsPrefix === hasPrefix) return new Map(checkpoint);
-  const aligned = new Map<string, T>();
-  for (const [key, tensor] of checkpoint) {
-    if (expectsPrefix) {
-      const isHead = key.startsWith('classifier.') || key.startsWith('segmentation_head.');
-      aligned.set(isHead ? key : BASE_MODEL_PREFIX + key, tensor);
-    } else {
-      aligned.set(key.startsWith(BASE_MODEL_PREFIX) ? key.slice(BASE_MODEL_PREFIX.length) : key, tensor);
-    }
-  }
-  return aligned;
+function alignPrefix<T>(checkpoint: ReadonlyMap<string, T>, expected: readonly ParameterSpec[]): Map<string, T> {
+  const modelBare = !expected.some((p) => hasBasePrefix(p.key));
+  const checkpointBare = ![...checkpoint.keys()].some(hasBasePrefix);
+  if (modelBare === checkpointBare) return new Map(checkpoint);
+  return new Map([...checkpoint].map(([key, tensor]) => [checkpointKey(key, modelBare), tensor]));
 }
 
 /**
@@ -83,7 +74,7 @@ export function checkCheckpoint(
   source: string | null,
 ): LoadReport {
   const where = source ?? 'state dict';
-  const aligned = alignPrefix(checkpoint, expected.some((p) => p.key.startsWith(BASE_MODEL_PREFIX)));
+  const aligned = alignPrefix(checkpoint, expected);
   const missingKeys: string[] = [];
   for (const spec of expected) {
     const tensor = aligned.get(spec.key);
@@ -100,7 +91,7 @@ export function checkCheckpoint(
     if (spec.init === 'count') check(tensor.dtype === 'int64', `${where}: "${spec.key}" must be int64, got ${tensor.dtype}`);
     else check(tensor.dtype !== 'bool', `${where}: weight "${spec.key}" has dtype bool`);
   }
-  const backboneMissing = expected.filter((p) => !p.key.includes('classifier.') && !p.key.includes('segmentation_head.'))
+  const backboneMissing = expected.filter((p) => !isHeadKey(p.key))
     .every((p) => missingKeys.includes(p.key));
   if (backboneMissing && source !== null) {
     throw new MobileNetV2Error(
@@ -129,7 +120,7 @@ export function loadStateDict(
   source: string | null,
 ): { stateDict: StateDict; report: LoadReport } {
   const report = checkCheckpoint(checkpoint, expected, source);
-  const aligned = alignPrefix(checkpoint, expected.some((p) => p.key.startsWith(BASE_MODEL_PREFIX)));
+  const aligned = alignPrefix(checkpoint, expected);
   const normal = normalSampler(42);
   const stateDict: StateDict = new Map();
   for (const spec of expected) {

@@ -2,7 +2,7 @@
  * transformers' losses for MobileNetV2 heads (spec §5–6), computed in float64 on the logits.
  * The classification problem type is inferred from the labels when the config has none.
  */
-import type { ProblemType } from '../config/configuration_mobilenet_v2.js';
+import type { MobileNetV2Config, ProblemType } from '../config/configuration_mobilenet_v2.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import { formatShape, numel, type Float32Tensor, type Tensor } from '../tensor.js';
 import { interpolateBilinear } from './functional.js';
@@ -15,9 +15,16 @@ function labelValues(labels: Tensor): number[] {
   return Array.from(labels.data as ArrayLike<number | bigint>, Number);
 }
 
-/** transformers' inference of `problem_type` from `num_labels` and the labels' dtype. */
-export function inferProblemType(numLabels: number, labels: Tensor): ProblemType {
-  if (numLabels === 1) return 'regression';
+/**
+ * The problem type a classification loss uses: `override`, else the config's `problem_type`, else
+ * transformers' inference from `num_labels` and the labels' dtype. Pure: the config is not changed.
+ */
+export function effectiveProblemType(
+  config: Pick<MobileNetV2Config, 'numLabels' | 'problemType'>, labels: Tensor, override?: ProblemType,
+): ProblemType {
+  const chosen = override ?? config.problemType;
+  if (chosen) return chosen;
+  if (config.numLabels === 1) return 'regression';
   return labels.dtype === 'int64' || labels.dtype === 'int32' ? 'single_label_classification' : 'multi_label_classification';
 }
 

@@ -1,366 +1,20 @@
 /**
  * transformers' `MobileNetV2Model`, `MobileNetV2ForImageClassification` and
- * `MobileNetV2ForSemanticSegmentation`, run on ONNX Runtime. A model holds its config and its
- * weights (checked when loaded, read when first needed); each distinct request (which outputs,
- * which pooling, which precision) is compiled once into an ONNX graph and an inference session,
- * reused for every batch and image size. In Node, compiled graphs of checkpoints loaded from files
- * are kept in a cache on disk, so a later process starts without rebuilding them.
+ * `MobileNetV2ForSemanticSegmentation`: what each class computes from the network (graph.ts, built
+ * from the module tree in architecture.ts and the blocks in layers.ts) and its losses. Loading,
+ * saving and running are shared in pretrained_model.ts.
  */
-import type { InferenceSession } from 'onnxruntime-common';
-import {
-  MobileNetV2Config, type Architecture, type ProblemType,
-} from '../config/configuration_mobilenet_v2.js';
-import { check, MobileNetV2Error } from '../errors.js';
+import type { Architecture, ProblemType } from '../config/configuration_mobilenet_v2.js';
 import type { ModelFiles } from '../hub/model_files.js';
-import { findPlatform, getPlatform, type HubOptions } from '../platform.js';
-import { calibrate, type CalibrationMethod } from '../quantization/calibrate.js';
-import { quantizeGraph } from '../quantization/qdq_graph.js';
-import { createSession, getOrtModule, type ModelDType, type SessionOptions } from '../runtime/ort.js';
-import { formatShape, numel, type Float32Tensor, type Tensor } from '../tensor.js';
-import { serializeSafetensors } from '../weights/safetensors.js';
-import { QUANTIZATION_METADATA_KEY, readQuantizationRecord, type QuantizationRecord } from '../weights/tflite/quantization.js';
-import { backboneLayers, parameterSpecs } from './architecture.js';
-import { isBuffer } from './layers.js';
-import { buildGraph, OUTPUT, type GraphRequest, type Pooling } from './graph.js';
-import { checkCheckpoint, loadStateDict, type LoadReport, type StateDict } from './loading.js';
-import { classificationLoss, inferProblemType, semanticSegmentationLoss } from './losses.js';
-import { openCheckpoint, type OpenCheckpoint } from './pretrained.js';
+import { check } from '../errors.js';
+import { formatShape, type Float32Tensor, type Tensor } from '../tensor.js';
+import { OUTPUT } from './graph.js';
+import { classificationLoss, effectiveProblemType, semanticSegmentationLoss } from './losses.js';
+import {
+  instantiatePretrained, MobileNetV2PreTrainedModel, openPretrained, type FeatureInfo, type ForwardOptions, type LoadOptions, type ModelOutput,
+} from './pretrained_model.js';
 
-/** Options of `fromPretrained`: where to find the files and how to run them. */
-export interface LoadOptions extends HubOptions, SessionOptions {}
-
-/** Per-call options of `forward`. */
-export interface ForwardOptions {
-  /** Targets for the loss: `[B]` int64 / `[B, N]` float (classification) or `[B, H, W]` int64 (segmentation). */
-  readonly labels?: Tensor;
-  /** Return the 16 block outputs (default: the config's `output_hidden_states`). */
-  readonly outputHiddenStates?: boolean;
-  /** Overrides `config.problem_type` for this call only. */
-  readonly problemType?: ProblemType;
-  /** Classifier pooling: transformers' adaptive 1×1 (default) or TF-slim's fixed 7×7. */
-  readonly pooling?: Pooling;
-  /** Segmentation only: also return the head's intermediates in `debug`. */
-  readonly debug?: boolean;
-}
-
-/** What `forward` returns; which fields are set depends on the model class and options. */
-export interface ModelOutput {
-  /** Class scores `[B, N]` or segmentation logits `[B, N, H/os, W/os]`. */
-  logits?: Float32Tensor;
-  /** Output of `conv_1x1` `[B, C, H/32, W/32]` (bare and classification models). */
-  lastHiddenState?: Float32Tensor;
-  /** Pooled features `[B, C]` (bare and classification models). */
-  poolerOutput?: Float32Tensor;
-  /** Outputs of blocks 0..15 when requested. */
-  hiddenStates?: Float32Tensor[];
-  /** Mean loss when labels were given. */
-  loss?: number;
-  /** Head intermediates (segmentation with `debug`), keyed as in the reference fixtures. */
-  debug?: Record<string, Float32Tensor>;
-}
-
-/** Channels and total stride of one block's output, for feature extraction (timm's `feature_info`). */
-export interface FeatureInfo {
-  /** Block index (0..15), usable in `outIndices`. */
-  readonly index: number;
-  /** Module name, e.g. `layer.3`. */
-  readonly module: string;
-  /** Output channels. */
-  readonly channels: number;
-  /** Input size / output size. */
-  readonly reduction: number;
-}
-
-/**
- * A model's parameters: what loading found now, the complete state dict when first needed (a
- * checkpoint file's tensor data is read only then).
- */
-export interface Weights {
-  /** Missing (freshly initialised) and unexpected checkpoint keys. */
-  readonly report: LoadReport;
-  /** Identity of the checkpoint's contents (keys the compiled-graph cache); null for in-memory weights. */
-  readonly fingerprint: string | null;
-  /** The complete, normalised state dict. */
-  load(): Promise<StateDict>;
-}
-
-/**
- * Bump when the graph builder's output changes for the same inputs, so that no compiled graph of
- * an older version is reused (the Node cache also keys on the library's own code).
- */
-const GRAPH_FORMAT = 1;
-
-/** A model class: its constructor plus the architecture name it loads. */
-type ModelClass<T> = {
-  new (config: MobileNetV2Config, weights: Weights, options: SessionOptions, metadata: Record<string, string>): T;
-  readonly architecture: Architecture;
-};
-
-/** Base class: loading, saving, sessions and the shared forward machinery. */
-export abstract class MobileNetV2PreTrainedModel {
-  /** The transformers class name this model implements. */
-  static readonly architecture: Architecture;
-  private readonly sessions = new Map<string, Promise<InferenceSession>>();
-  private stateDictPromise: Promise<StateDict> | null = null;
-  private disposed = false;
-
-  /** Use `fromPretrained`, `fromStateDict` or `fromConfig`. */
-  constructor(
-    /** The model's configuration. */
-    readonly config: MobileNetV2Config,
-    private readonly weights: Weights,
-    /** ONNX Runtime settings of the sessions this model creates. */
-    readonly sessionOptions: SessionOptions = {},
-    /** safetensors `__metadata__` carried from the checkpoint (e.g. quantization records). */
-    readonly checkpointMetadata: Record<string, string> = {},
-  ) {}
-
-  /** Missing (freshly initialised) and unexpected checkpoint keys, as transformers' `loading_info`. */
-  get loadReport(): LoadReport {
-    return this.weights.report;
-  }
-
-  /**
-   * Every parameter, float32 (and int64 `num_batches_tracked`), keyed as transformers does. Read
-   * from the checkpoint on first use.
-   */
-  async getStateDict(): Promise<StateDict> {
-    if (!this.stateDictPromise) {
-      this.stateDictPromise = this.weights.load();
-      this.stateDictPromise.catch(() => (this.stateDictPromise = null)); // a failed read may be retried
-    }
-    return this.stateDictPromise;
-  }
-
-  /** The transformers class name of this model. */
-  get architecture(): Architecture {
-    return (this.constructor as unknown as ModelClass<this>).architecture;
-  }
-
-  /**
-   * Loads a model from a folder, a hub id (`google/mobilenet_v2_1.0_224`) or any {@link ModelFiles},
-   * the way transformers' `from_pretrained` does (prefix handling, fresh heads, shape checks).
-   */
-  static async fromPretrained<T extends MobileNetV2PreTrainedModel>(this: ModelClass<T>, source: string | ModelFiles, options: LoadOptions = {}): Promise<T> {
-    return instantiatePretrained(this, await openCheckpoint(await resolveFiles(source, options)), options);
-  }
-
-  /** Builds a model from a config and an in-memory checkpoint (any dtype, any class's key layout). */
-  static fromStateDict<T extends MobileNetV2PreTrainedModel>(
-    this: ModelClass<T>, config: MobileNetV2Config, checkpoint: StateDict, options: SessionOptions = {}, metadata: Record<string, string> = {},
-  ): T {
-    return instantiate(this, config, inMemory(config, this.architecture, checkpoint, 'state dict'), options, metadata);
-  }
-
-  /** A freshly initialised model, as transformers' `Model(config)` (normal(0, initializer_range) weights). */
-  static fromConfig<T extends MobileNetV2PreTrainedModel>(this: ModelClass<T>, config: MobileNetV2Config, options: SessionOptions = {}): T {
-    return instantiate(this, config, inMemory(config, this.architecture, new Map(), null), options, {});
-  }
-
-  /** Channels and stride of each block's output (for `outIndices`). */
-  featureInfo(): FeatureInfo[] {
-    return backboneLayers(this.config).plan.blocks.map((b) => ({
-      index: b.index, module: `layer.${b.index}`, channels: b.outChannels, reduction: b.reduction,
-    }));
-  }
-
-  /**
-   * Only the requested block outputs (timm's `features_only` with `out_indices`); the backbone
-   * stops after the last one, so later blocks and the head are never computed.
-   */
-  async features(pixelValues: Float32Tensor, outIndices: readonly number[]): Promise<Float32Tensor[]> {
-    for (const i of outIndices) check(Number.isInteger(i) && i >= 0 && i < 16, `outIndices entry ${i} is not a block index 0..15`);
-    const out = await this.run(pixelValues, { head: false, hiddenStates: [...new Set(outIndices)].sort((a, b) => a - b) });
-    return outIndices.map((i) => out.get(OUTPUT.hiddenState(i))!);
-  }
-
-  /**
-   * The ONNX graph for a request, e.g. to run in another runtime (`export-onnx`): float32, or for
-   * `int8` the integer QDQ graph (see {@link quantization}).
-   */
-  async exportOnnx(request: Partial<GraphRequest> = {}, dtype: ModelDType = this.sessionOptions.dtype ?? 'fp32'): Promise<Uint8Array> {
-    const stateDict = await this.getStateDict();
-    const weights = (key: string): Float32Array => {
-      const t = stateDict.get(key);
-      if (!t || t.dtype !== 'float32') throw new MobileNetV2Error(`internal: weight "${key}" missing from the state dict`);
-      return t.data as Float32Array;
-    };
-    const graph = buildGraph(this.config, weights, this.fullRequest(request));
-    if (dtype === 'fp32') return graph;
-    const record = this.quantization;
-    if (!record) {
-      throw new MobileNetV2Error(
-        'int8 needs quantization parameters and this checkpoint has none (only models converted from quantized TFLite files carry them): ' +
-          'calibrate it first on a few representative images (model.calibrate(pixelValues) in the API; ' +
-          'for an integer ONNX file: mobilenet-v2 export-onnx --dtype int8 --calibrate <images>)',
-      );
-    }
-    return quantizeGraph(graph, record);
-  }
-
-  /**
-   * Scales and zero points of the integer graph: those of the quantized TFLite file the checkpoint
-   * was converted from, or those {@link calibrate} measured; undefined for a plain float checkpoint.
-   */
-  get quantization(): QuantizationRecord | undefined {
-    return readQuantizationRecord(this.checkpointMetadata, 'checkpoint metadata');
-  }
-
-  /**
-   * Measures int8 activation ranges on representative pixel values (a few preprocessed photos,
-   * `[B, C, H, W]` each) and keeps them in the checkpoint metadata, so that `dtype: 'int8'` runs
-   * and `savePretrained` stores them. Replaces any previous quantization.
-   */
-  async calibrate(
-    pixelValues: readonly Float32Tensor[], options: { method?: CalibrationMethod; source?: string } = {},
-  ): Promise<QuantizationRecord> {
-    for (const batch of pixelValues) checkPixelValues(batch, this.config.numChannels);
-    const graph = await this.exportOnnx({}, 'fp32');
-    const source = options.source ?? `${pixelValues.length} batch${pixelValues.length === 1 ? '' : 'es'}`;
-    const record = await calibrate(graph, pixelValues, source, { method: options.method, session: this.sessionOptions });
-    this.checkpointMetadata[QUANTIZATION_METADATA_KEY] = JSON.stringify(record);
-    // Integer sessions built from the previous ranges are stale.
-    if (this.sessionOptions.dtype === 'int8') await this.releaseSessions();
-    return record;
-  }
-
-  /** Number of trainable parameters (BatchNorm running statistics excluded), as transformers' `num_parameters()`. */
-  numParameters(): number {
-    return parameterSpecs(this.config, this.architecture).filter((p) => !isBuffer(p.key)).reduce((n, p) => n + numel(p.shape), 0);
-  }
-
-  /** `config.json` and `model.safetensors` contents that transformers' `from_pretrained` loads. */
-  async toPretrainedFiles(): Promise<Record<string, Uint8Array>> {
-    const config = this.config.with({ architectures: [this.architecture] }).toJSON({ diff: true });
-    return {
-      'config.json': new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`),
-      'model.safetensors': serializeSafetensors(await this.getStateDict(), { ...this.checkpointMetadata, format: 'pt' }),
-    };
-  }
-
-  /** Writes `config.json` and `model.safetensors` into `dir` (Node), atomically. */
-  async savePretrained(dir: string): Promise<void> {
-    await getPlatform().writeFolder(dir, await this.toPretrainedFiles());
-  }
-
-  /** Releases every ONNX Runtime session of this model. The model cannot run afterwards. */
-  async dispose(): Promise<void> {
-    this.disposed = true;
-    await this.releaseSessions();
-  }
-
-  private async releaseSessions(): Promise<void> {
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(sessions.map(async (s) => (await s).release()));
-  }
-
-  private fullRequest(partial: Partial<GraphRequest>): GraphRequest {
-    return { architecture: this.architecture, hiddenStates: [], head: true, pooling: 'adaptive', ...partial };
-  }
-
-  /** Hidden-state indices a forward call asks for. */
-  protected hiddenStateIndices(options: ForwardOptions): number[] {
-    return options.outputHiddenStates ?? this.config.outputHiddenStates ? Array.from({ length: 16 }, (_, i) => i) : [];
-  }
-
-  /** Checks pixel values and runs the graph for `partial`, returning its outputs by name. */
-  protected async run(pixelValues: Float32Tensor, partial: Partial<GraphRequest>): Promise<Map<string, Float32Tensor>> {
-    if (this.disposed) throw new MobileNetV2Error('this model was disposed');
-    checkPixelValues(pixelValues, this.config.numChannels);
-    let request = this.fullRequest(partial);
-    if (request.pooling === 'tf') {
-      // The TF kernel is min(7, feature size), so this graph is specific to the input's size.
-      const [, , h, w] = pixelValues.shape as number[];
-      request = { ...request, featureSize: [Math.ceil(h! / 32), Math.ceil(w! / 32)] };
-    }
-    const key = JSON.stringify(request);
-    let session = this.sessions.get(key);
-    if (!session) {
-      session = this.createSessionFor(request);
-      this.sessions.set(key, session);
-      session.catch(() => this.sessions.delete(key));
-    }
-    const ort = getOrtModule();
-    const input = new ort.Tensor('float32', pixelValues.data as Float32Array, [...pixelValues.shape]);
-    const results = await (await session).run({ [OUTPUT.pixelValues]: input });
-    const out = new Map<string, Float32Tensor>();
-    for (const [name, value] of Object.entries(results)) {
-      out.set(name, { dtype: 'float32', shape: [...value.dims], data: value.data as Float32Array });
-      value.dispose();
-    }
-    return out;
-  }
-
-  /**
-   * A session for `request`: from the compiled-graph cache when the weights come from a file the
-   * cache knows (the weights are then not read at all), else from a freshly built graph, which is
-   * then cached.
-   */
-  private async createSessionFor(request: GraphRequest): Promise<InferenceSession> {
-    const dtype = this.sessionOptions.dtype ?? 'fp32';
-    const cache = findPlatform()?.graphCache;
-    const key = cache && this.weights.fingerprint !== null
-      ? JSON.stringify({
-        format: GRAPH_FORMAT, weights: this.weights.fingerprint, metadata: this.checkpointMetadata,
-        config: { ...this.config.toJSON({ diff: false }), problem_type: null }, architecture: this.architecture, request, dtype,
-      })
-      : null;
-    const cached = key !== null ? await cache!.get(key) : null;
-    if (cached !== null) return createSession(cached, this.sessionOptions);
-    const graph = await this.exportOnnx(request, dtype);
-    if (key !== null) await cache!.put(key, graph);
-    return createSession(graph, this.sessionOptions);
-  }
-
-  /** Collects `hidden_states.*` outputs in block order. */
-  protected hiddenStatesOf(out: Map<string, Float32Tensor>, indices: number[]): Float32Tensor[] | undefined {
-    return indices.length ? indices.map((i) => out.get(OUTPUT.hiddenState(i))!) : undefined;
-  }
-}
-
-/** Weights already in memory: checked and normalised now. */
-function inMemory(config: MobileNetV2Config, architecture: Architecture, checkpoint: StateDict, source: string | null): Weights {
-  const { stateDict, report } = loadStateDict(checkpoint, parameterSpecs(config, architecture), config.initializerRange, source);
-  return { report, fingerprint: null, load: async () => stateDict };
-}
-
-function resolveFiles(source: string | ModelFiles, options: LoadOptions): Promise<ModelFiles> {
-  return typeof source === 'string' ? getPlatform().resolveModelFiles(source, options) : Promise.resolve(source);
-}
-
-/** A model class on an opened checkpoint: keys and shapes checked now, tensor data read on first use. */
-function instantiatePretrained<T>(cls: ModelClass<T>, checkpoint: OpenCheckpoint, options: LoadOptions): T {
-  const expected = parameterSpecs(checkpoint.config, cls.architecture);
-  const weights: Weights = {
-    report: checkCheckpoint(checkpoint.tensors, expected, checkpoint.source),
-    fingerprint: checkpoint.fingerprint,
-    load: async () => loadStateDict(await checkpoint.load(), expected, checkpoint.config.initializerRange, checkpoint.source).stateDict,
-  };
-  return instantiate(cls, checkpoint.config, weights, options, checkpoint.metadata);
-}
-
-function instantiate<T>(cls: ModelClass<T>, config: MobileNetV2Config, weights: Weights, options: SessionOptions, metadata: Record<string, string>): T {
-  check(options.dtype === undefined || options.dtype === 'fp32' || options.dtype === 'int8', `dtype must be "fp32" or "int8", got "${options.dtype}"`);
-  check(options.threads === undefined || (Number.isSafeInteger(options.threads) && options.threads >= 1), `threads must be a positive integer, got ${options.threads}`);
-  const sessionOptions: SessionOptions = {
-    ...(options.threads !== undefined ? { threads: options.threads } : {}),
-    ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
-    ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
-    ...(options.worker !== undefined ? { worker: options.worker } : {}),
-  };
-  return new cls(config, weights, sessionOptions, metadata);
-}
-
-/** Rejects pixel values ONNX Runtime would choke on, with a message naming the problem. */
-function checkPixelValues(pixelValues: Float32Tensor, numChannels: number): void {
-  check(pixelValues && pixelValues.dtype === 'float32', `pixel_values must be a float32 tensor, got ${pixelValues?.dtype}`);
-  const s = pixelValues.shape;
-  check(s.length === 4, `pixel_values must have 4 dimensions [batch, channels, height, width], got shape ${formatShape(s)}`);
-  check(s[1] === numChannels, `pixel_values has ${s[1]} channels but the model expects ${numChannels} (shape ${formatShape(s)})`);
-  check(s.every((d) => Number.isInteger(d) && d > 0), `pixel_values has an empty dimension: ${formatShape(s)}`);
-  check(pixelValues.data.length === s.reduce((a, b) => a * b, 1), `pixel_values data has ${pixelValues.data.length} values for shape ${formatShape(s)}`);
-}
+export { MobileNetV2PreTrainedModel, type FeatureInfo, type ForwardOptions, type LoadOptions, type ModelOutput };
 
 /** The bare backbone: `last_hidden_state`, `pooler_output` and optionally the hidden states. */
 export class MobileNetV2Model extends MobileNetV2PreTrainedModel {
@@ -371,8 +25,8 @@ export class MobileNetV2Model extends MobileNetV2PreTrainedModel {
     const indices = this.hiddenStateIndices(options);
     const out = await this.run(pixelValues, { hiddenStates: indices, pooling: options.pooling ?? 'adaptive' });
     return {
-      lastHiddenState: out.get(OUTPUT.lastHiddenState)!,
-      poolerOutput: out.get(OUTPUT.poolerOutput)!,
+      lastHiddenState: this.outputOf(out, OUTPUT.lastHiddenState),
+      poolerOutput: this.outputOf(out, OUTPUT.poolerOutput),
       hiddenStates: this.hiddenStatesOf(out, indices),
     };
   }
@@ -384,35 +38,35 @@ export class MobileNetV2ForImageClassification extends MobileNetV2PreTrainedMode
 
   /**
    * Computes logits (and the loss when labels are given). As in transformers, a `problem_type`
-   * inferred from the labels is written back into the config; pass `problemType` to override it
-   * for one call.
+   * inferred from the labels is written into the config (and used by later calls); pass
+   * `problemType` to choose one for this call only.
    */
   async forward(pixelValues: Float32Tensor, options: ForwardOptions = {}): Promise<ModelOutput> {
     const indices = this.hiddenStateIndices(options);
     const out = await this.run(pixelValues, { hiddenStates: indices, pooling: options.pooling ?? 'adaptive' });
-    const logits = out.get(OUTPUT.logits)!;
+    const logits = this.outputOf(out, OUTPUT.logits);
     const result: ModelOutput = {
       logits,
-      lastHiddenState: out.get(OUTPUT.lastHiddenState)!,
-      poolerOutput: out.get(OUTPUT.poolerOutput)!,
+      lastHiddenState: this.outputOf(out, OUTPUT.lastHiddenState),
+      poolerOutput: this.outputOf(out, OUTPUT.poolerOutput),
       hiddenStates: this.hiddenStatesOf(out, indices),
     };
-    if (options.labels) result.loss = this.loss(logits, options.labels, options.problemType);
+    if (options.labels) {
+      const problemType = effectiveProblemType(this.config, options.labels, options.problemType);
+      result.loss = this.loss(logits, options.labels, problemType);
+      // transformers writes an inferred problem_type into the config, which later calls then use.
+      if (options.problemType === undefined) this.config.problemType = problemType;
+    }
     return result;
   }
 
   /**
-   * transformers' loss for `logits` of this model. As in transformers, a `problem_type` inferred
-   * from the labels is written back into the config; `problemType` overrides it for one call.
+   * transformers' loss for `logits` of this model: `problemType`, else the config's, else the one
+   * the labels imply. Changes nothing (unlike `forward`, which records an inferred type in the config).
    */
   loss(logits: Float32Tensor, labels: Tensor, problemType?: ProblemType): number {
-    check(logits.shape.length === 2, 'a loss needs [batch, labels] logits; use the default adaptive pooling');
-    let type = problemType ?? this.config.problemType;
-    if (!type) {
-      type = inferProblemType(this.config.numLabels, labels);
-      this.config.problemType = type;
-    }
-    return classificationLoss(logits, labels, type);
+    check(logits.shape.length === 2, `a loss needs [batch, labels] logits, got shape ${formatShape(logits.shape)}; use the default adaptive pooling`);
+    return classificationLoss(logits, labels, effectiveProblemType(this.config, labels, problemType));
   }
 }
 
@@ -424,7 +78,7 @@ export class MobileNetV2ForSemanticSegmentation extends MobileNetV2PreTrainedMod
   async forward(pixelValues: Float32Tensor, options: ForwardOptions = {}): Promise<ModelOutput> {
     const indices = this.hiddenStateIndices(options);
     const out = await this.run(pixelValues, { hiddenStates: indices, debug: options.debug ?? false });
-    const logits = out.get(OUTPUT.logits)!;
+    const logits = this.outputOf(out, OUTPUT.logits);
     const result: ModelOutput = { logits, hiddenStates: this.hiddenStatesOf(out, indices) };
     if (options.labels) result.loss = this.loss(logits, options.labels);
     if (options.debug) {
@@ -455,6 +109,6 @@ const CLASSES = {
 export async function loadPretrained(
   source: string | ModelFiles, options: LoadOptions = {}, fallback: Architecture = 'MobileNetV2ForImageClassification',
 ): Promise<AnyMobileNetV2Model> {
-  const checkpoint = await openCheckpoint(await resolveFiles(source, options));
-  return instantiatePretrained<AnyMobileNetV2Model>(CLASSES[checkpoint.config.architectures?.[0] ?? fallback], checkpoint, options);
+  const opened = await openPretrained(source, options);
+  return instantiatePretrained<AnyMobileNetV2Model>(CLASSES[opened.checkpoint.config.architectures?.[0] ?? fallback], opened, options);
 }

@@ -4,8 +4,8 @@
  * graph means reading every weight and folding BatchNorm; loading a cached file lets ONNX Runtime
  * read it directly, which makes a cold `classify` faster and leaner. Files are written atomically
  * and may be deleted at any time. `MOBILENET_V2_GRAPH_CACHE=0` turns the cache off. Keys include
- * a hash of the library's own graph-building code, so an edited or upgraded library never reuses
- * a graph an older version built.
+ * a hash of the library's whole compiled code, so an edited or upgraded library never reuses a
+ * graph an older version built (int8 graphs, for one, depend on the TFLite importer's records).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -21,22 +21,23 @@ function cacheFolder(env: NodeJS.ProcessEnv): string {
   return join(base, 'graphs');
 }
 
-/** Folders (beside this one) whose code decides what a graph contains. */
-const GRAPH_CODE = ['config', 'model', 'onnx', 'quantization'];
+/**
+ * sha256 of every module under `root` (names and contents). Hashing all of the library's code,
+ * rather than a list of folders thought to build graphs, cannot miss a dependency; it costs about
+ * 1 MB of reading and hashing (tens of milliseconds), once per process that uses the cache.
+ */
+export function libraryCodeHash(root: string): string {
+  const hash = createHash('sha256');
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')).sort();
+  for (const file of files) hash.update(file).update('\0').update(readFileSync(join(root, file)));
+  return hash.digest('hex');
+}
+
 let codeHash: string | undefined;
 
-/** sha256 of the graph-building modules, computed once per process (a few dozen small files). */
+/** {@link libraryCodeHash} of this library (the folder above this module's). */
 function graphCodeHash(): string {
-  if (codeHash === undefined) {
-    const hash = createHash('sha256');
-    const src = dirname(dirname(fileURLToPath(import.meta.url)));
-    for (const folder of GRAPH_CODE) {
-      for (const file of readdirSync(join(src, folder)).filter((f) => f.endsWith('.js')).sort()) {
-        hash.update(file).update(readFileSync(join(src, folder, file)));
-      }
-    }
-    codeHash = hash.digest('hex');
-  }
+  codeHash ??= libraryCodeHash(dirname(dirname(fileURLToPath(import.meta.url))));
   return codeHash;
 }
 

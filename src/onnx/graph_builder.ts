@@ -1,20 +1,15 @@
 /**
- * A small builder for ONNX graphs: named inputs, float32 initializers, nodes with typed
- * attributes, outputs. Tensor names are generated from the node name so that a graph dump reads
- * like transformers' module tree (`layer.3.conv_3x3`).
+ * A small builder for ONNX graphs: named inputs, float32 initializers, nodes with int, ints or
+ * string attributes, outputs. Tensor names are generated from the node name so that a graph dump
+ * reads like transformers' module tree (`layer.3.conv_3x3`). It returns the `ModelProto` itself,
+ * so that later passes (quantization, calibration outputs) edit it before the one final encode.
  */
 import {
-  encodeModel, OnnxAttributeType, OnnxDataType,
-  type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
+  OnnxAttributeType, OnnxDataType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from './proto.js';
 
-/** Attribute values accepted by {@link GraphBuilder.node}: numbers are ints unless wrapped by {@link float}. */
-export type AttributeValue = number | number[] | string | { float: number } | { floats: number[] } | TensorProto;
-
-/** Marks a number attribute as a float (ONNX distinguishes INT and FLOAT attributes). */
-export function float(value: number): { float: number } {
-  return { float: value };
-}
+/** Attribute values accepted by {@link GraphBuilder.node} (every attribute this library emits is one of these). */
+export type AttributeValue = number | number[] | string;
 
 /** A graph dimension: a fixed size or a symbolic name such as `"batch"`. */
 export type Dim = number | string;
@@ -25,10 +20,7 @@ export const OPSET = 17;
 function attribute(name: string, value: AttributeValue): AttributeProto {
   if (typeof value === 'number') return { name, type: OnnxAttributeType.INT, i: value };
   if (typeof value === 'string') return { name, type: OnnxAttributeType.STRING, s: new TextEncoder().encode(value) };
-  if (Array.isArray(value)) return { name, type: OnnxAttributeType.INTS, ints: value };
-  if ('float' in value) return { name, type: OnnxAttributeType.FLOAT, f: value.float };
-  if ('floats' in value) return { name, type: OnnxAttributeType.FLOATS, floats: value.floats };
-  return { name, type: OnnxAttributeType.TENSOR, t: value };
+  return { name, type: OnnxAttributeType.INTS, ints: value };
 }
 
 function valueInfo(name: string, elemType: number, dims: readonly Dim[]): ValueInfoProto {
@@ -39,7 +31,7 @@ function valueInfo(name: string, elemType: number, dims: readonly Dim[]): ValueI
 }
 
 /** Little-endian bytes of a typed array (ONNX raw_data is always little-endian, as is every JS host we run on). */
-function rawBytes(data: Float32Array | Int32Array | BigInt64Array | Int8Array | Uint8Array): Uint8Array {
+function rawBytes(data: Float32Array | Int32Array | Int8Array | Uint8Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -69,12 +61,6 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds a typed initializer (int8/uint8/int32/int64 tensors for quantized or shape inputs). */
-  typedInitializer(name: string, dataType: number, data: Int32Array | BigInt64Array | Int8Array | Uint8Array, dims: readonly number[]): string {
-    this.initializers.push({ name, dataType, dims: [...dims], rawData: rawBytes(data) });
-    return name;
-  }
-
   /** A shared scalar float constant (e.g. Clip's bounds), created once per value. */
   scalar(value: number): string {
     const key = `const_${value}`;
@@ -86,27 +72,16 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A shared int64 vector constant (e.g. Reshape's target shape). */
-  int64s(values: readonly number[]): string {
-    const key = `const_i64_${values.join('_')}`;
-    let name = this.constants.get(key);
-    if (!name) {
-      name = this.typedInitializer(key, OnnxDataType.INT64, BigInt64Array.from(values.map(BigInt)), [values.length]);
-      this.constants.set(key, name);
-    }
-    return name;
-  }
-
   /**
    * Adds a node `opType(inputs)` named `name` (made unique) and returns its single output, named
    * after the node. Empty strings in `inputs` are ONNX's "optional input omitted".
    */
-  node(opType: string, inputs: readonly string[], name: string, attributes: Record<string, AttributeValue> = {}, domain = ''): string {
+  node(opType: string, inputs: readonly string[], name: string, attributes: Record<string, AttributeValue> = {}): string {
     let unique = name;
     for (let k = 1; this.usedNames.has(unique); k++) unique = `${name}_${k}`;
     this.usedNames.add(unique);
     this.nodes.push({
-      opType, name: unique, input: [...inputs], output: [unique], domain,
+      opType, name: unique, input: [...inputs], output: [unique],
       attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)),
     });
     return unique;
@@ -121,16 +96,13 @@ export class GraphBuilder {
     return newName;
   }
 
-  /** Encodes the graph as ONNX model bytes. */
-  build(graphName: string, metadata: Record<string, string> = {}): Uint8Array {
-    const model: ModelProto = {
+  /** The graph as an ONNX model (encode it with `encodeModel`). */
+  build(graphName: string): ModelProto {
+    return {
       irVersion: 8,
-      opsetImport: [{ domain: '', version: OPSET }, { domain: 'com.microsoft', version: 1 }],
+      opsetImport: [{ domain: '', version: OPSET }],
       producerName: 'mobilenet-v2',
-      producerVersion: '0.1.0',
       graph: { name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
-      metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
     };
-    return encodeModel(model);
   }
 }

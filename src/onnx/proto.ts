@@ -96,7 +96,7 @@ export interface ModelProto {
   irVersion: number;
   opsetImport: Array<{ domain: string; version: number }>;
   producerName: string;
-  producerVersion: string;
+  producerVersion?: string;
   docString?: string;
   graph: { name: string; node: NodeProto[]; initializer: TensorProto[]; input: ValueInfoProto[]; output: ValueInfoProto[] };
   metadataProps?: Array<{ key: string; value: string }>;

@@ -81,6 +81,11 @@ export abstract class Pipeline<Output, Options> {
     await this.model.dispose();
   }
 
+  /** `await using pipe = await pipeline(...)` disposes the pipeline (and its model) at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
   /** Decodes an input given as a path or bytes. */
   protected async loadImage(image: PipelineImage, position: number): Promise<RawImage> {
     if (isRawImage(image)) return image;

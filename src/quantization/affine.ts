@@ -4,7 +4,7 @@
  * `QuantParams` shape (`real = scale · (q − zero_point)`), so records written by the TFLite importer
  * and records made by calibration are handled alike.
  */
-import type { QuantParams } from '../weights/tflite/quantization.js';
+import type { QuantParams } from './record.js';
 
 export type { QuantParams };
 

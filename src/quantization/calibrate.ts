@@ -6,12 +6,12 @@
  * the checkpoint.
  */
 import { check } from '../errors.js';
-import { decodeModel, encodeModel, OnnxDataType } from '../onnx/proto.js';
+import { encodeModel, OnnxDataType, type ModelProto, type ValueInfoProto } from '../onnx/proto.js';
 import { createSession, getOrtModule, type SessionOptions } from '../runtime/ort.js';
 import type { Float32Tensor } from '../tensor.js';
-import type { ActivationQuant, QuantizationRecord } from '../weights/tflite/quantization.js';
 import { activationParams } from './affine.js';
-import { activationPoints, INPUT_KEY } from './points.js';
+import { INPUT_KEY, type QuantizationPlan } from './points.js';
+import { QUANTIZATION_FORMAT, type ActivationQuant, type QuantizationRecord } from './record.js';
 
 /** How activation ranges are taken from the calibration images. */
 export type CalibrationMethod =
@@ -49,26 +49,29 @@ function valueRange(data: Float32Array, method: CalibrationMethod): [number, num
 }
 
 /**
- * Calibrates the activations of `floatGraph` (a graph built by this library, with its head) on
- * `batches` of pixel values (`[B, C, H, W]`, preprocessed as for inference).
+ * Calibrates the activations of `floatGraph` (a graph built by this library, with its head, and
+ * the plan its builder recorded; neither is changed) on `batches` of pixel values (`[B, C, H, W]`,
+ * preprocessed as for inference).
  *
  * @param source describes the calibration in the record (e.g. the image names).
  * @throws MobileNetV2Error when no batch is given.
  */
 export async function calibrate(
-  floatGraph: Uint8Array, batches: readonly Float32Tensor[], source: string, options: CalibrationOptions = {},
+  floatGraph: ModelProto, plan: QuantizationPlan, batches: readonly Float32Tensor[], source: string, options: CalibrationOptions = {},
 ): Promise<QuantizationRecord> {
   check(batches.length > 0, 'calibration needs at least one image');
   const method = options.method ?? 'minmax';
-  const model = decodeModel(floatGraph);
-  const points = activationPoints(model.graph);
-  const outputs = new Set(model.graph.output.map((o) => o.name));
+  const points = plan.activations;
+  const graph = floatGraph.graph;
+  const outputs = new Set([...graph.output, ...graph.input].map((o) => o.name));
+  const extra: ValueInfoProto[] = [];
   for (const { tensor } of points) {
-    if (outputs.has(tensor) || model.graph.input.some((i) => i.name === tensor)) continue;
+    if (outputs.has(tensor)) continue;
     // Element type only: ONNX Runtime infers the shape.
-    model.graph.output.push({ name: tensor, type: { tensorType: { elemType: OnnxDataType.FLOAT } } } as (typeof model.graph.output)[number]);
+    extra.push({ name: tensor, type: { tensorType: { elemType: OnnxDataType.FLOAT } } } as ValueInfoProto);
     outputs.add(tensor);
   }
+  const model: ModelProto = { ...floatGraph, graph: { ...graph, output: [...graph.output, ...extra] } };
   const session = await createSession(encodeModel(model), options.session);
   const ranges = new Map<string, [number, number]>();
   const widen = (key: string, [lo, hi]: [number, number]): void => {
@@ -92,7 +95,7 @@ export async function calibrate(
   for (const [key, [lo, hi]] of ranges) if (key !== INPUT_KEY) activations[key] = { inputs: [], output: activationParams(lo, hi) };
   const [inLo, inHi] = ranges.get(INPUT_KEY)!;
   return {
-    format: 'mobilenet-v2/tflite-quantization', version: 1, source: `calibration on ${source} (${method})`,
+    format: QUANTIZATION_FORMAT, version: 1, source: `calibration on ${source} (${method})`,
     input: activationParams(inLo, inHi), output: null, weights: {}, activations,
   };
 }

@@ -16,11 +16,10 @@
  * U8U8 kernels widen to int16 before multiplying and are exact on every CPU.
  */
 import { MobileNetV2Error } from '../errors.js';
-import { decodeModel, encodeModel, OnnxDataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
-import type { QuantizationRecord } from '../weights/tflite/quantization.js';
-import { moduleKeys } from '../weights/tflite/weights.js';
+import { OnnxDataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { asUint8, quantizeBias, quantizeValues, symmetricWeightParams, type QuantParams } from './affine.js';
-import { activationPoints, consumersOf, INPUT_KEY, PASS_THROUGH } from './points.js';
+import { consumersOf, INPUT_KEY, PASS_THROUGH, type QuantizationPlan } from './points.js';
+import type { QuantizationRecord } from './record.js';
 
 /** Ops whose weights (input 1) and bias (input 2) become integers when their input is quantized. */
 const WEIGHTED = new Set(['Conv', 'Gemm']);
@@ -35,12 +34,12 @@ function floatValues(t: TensorProto): Float32Array {
   return new Float32Array(new Uint8Array(t.rawData).buffer);
 }
 
-/** Rewrites one decoded graph in place. */
+/** Rewrites one graph in place. */
 class QdqRewriter {
   private readonly nodes: NodeProto[] = [];
   private readonly initializers: Map<string, TensorProto>;
 
-  constructor(private readonly graph: ModelProto['graph'], private readonly record: QuantizationRecord) {
+  constructor(private readonly graph: ModelProto['graph'], private readonly plan: QuantizationPlan, private readonly record: QuantizationRecord) {
     this.initializers = new Map(graph.initializer.map((t) => [t.name, t]));
   }
 
@@ -80,8 +79,8 @@ class QdqRewriter {
     if (!weight) return;
     const values = floatValues(weight);
     const channels = weight.dims[0]!;
-    const keys = moduleKeys(op.name);
-    const recorded = this.record.weights[keys.weight];
+    const key = this.plan.weightKeys.get(op.name);
+    const recorded = key === undefined ? undefined : this.record.weights[key];
     const params = asUint8(recorded && isSymmetricInt8(recorded, channels) ? recorded : symmetricWeightParams(values, channels));
     const quantized = quantizeValues(values, params);
     this.initializers.delete(weightName!);
@@ -114,7 +113,7 @@ class QdqRewriter {
 
   rewrite(): void {
     const params = new Map<string, QuantParams>();
-    for (const point of activationPoints(this.graph)) {
+    for (const point of this.plan.activations) {
       // The stem conv stays float: 3 input channels make a poor integer GEMM (measured slower than
       // float32), so quantization starts at its output.
       if (point.key === INPUT_KEY) continue;
@@ -160,13 +159,13 @@ function node(opType: string, input: string[], output: string, name: string, att
 }
 
 /**
- * The integer (QDQ) version of a float graph built by this library, quantized as `record` says.
- * Activations the record has no entry for stay float, so every graph request (hidden states,
- * segmentation head) still runs; inputs and outputs stay float32 with the same names.
+ * Turns a float graph built by this library (with the plan its builder recorded) into its integer
+ * (QDQ) version, in place, quantized as `record` says. Activations the record has no entry for
+ * stay float, so every graph request (hidden states, segmentation head) still runs; inputs and
+ * outputs stay float32 with the same names.
  */
-export function quantizeGraph(floatGraph: Uint8Array, record: QuantizationRecord): Uint8Array {
-  const model = decodeModel(floatGraph);
-  new QdqRewriter(model.graph, record).rewrite();
+export function quantizeGraph(model: ModelProto, plan: QuantizationPlan, record: QuantizationRecord): ModelProto {
+  new QdqRewriter(model.graph, plan, record).rewrite();
   model.metadataProps = [...(model.metadataProps ?? []), { key: 'quantization', value: `int8 (QDQ) from ${record.source}` }];
-  return encodeModel(model);
+  return model;
 }

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { convertTfliteFile } from '../../weights/tflite/convert_node.js';
-import { QUANTIZATION_METADATA_KEY } from '../../weights/tflite/quantization.js';
+import { QUANTIZATION_METADATA_KEY } from '../../quantization/record.js';
 
 interface ConvertFlags {
   output: string;

@@ -72,8 +72,7 @@ async function runInput(
   const output = await model.forward(pixelValues, { outputHiddenStates: flags.hiddenStates ?? false, ...(isSeg ? { debug: flags.debug ?? false } : {}) });
   for (const [k, t] of namedOutputs(output, suffix)) out.set(k, t);
 
-  // Each labels variant starts from the config as loaded: transformers writes an inferred
-  // problem_type back into the config, which must not leak into the next variant.
+  // model.loss leaves the config as loaded, so each labels variant starts from it.
   const loadedProblemType = model.config.problemType;
   for (const [key, labels] of inputs) {
     const m = /^labels(?:_(.+?))?((?:\.\d+)?(?:@.+)?)$/.exec(key);
@@ -81,7 +80,6 @@ async function runInput(
     const variant = m[1] ?? '';
     const problemType = problemTypes.get(variant) ?? problemTypes.get('') ?? loadedProblemType ?? undefined;
     const loss = model.loss(output.logits!, asLabelBatch(labels, pixelValues), problemType);
-    model.config.problemType = loadedProblemType;
     out.set(`loss${variant ? `_${variant}` : ''}${suffix}`, { dtype: 'float32', shape: [], data: new Float32Array([loss]) });
   }
   if (isSeg) {

@@ -3,12 +3,12 @@
  * config, parameter count, the processor's input size — and its multiply-accumulates at a size.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { parameterSpecs } from '../../model/architecture.js';
+import { isHeadKey, parameterSpecs } from '../../model/architecture.js';
 import { isBuffer } from '../../model/layers.js';
 import type { AnyMobileNetV2Model } from '../../model/modeling_mobilenet_v2.js';
 import { numel } from '../../tensor.js';
 import { addModelOptions, modelName, withPipeline, type ModelFlags } from '../../pipelines/cli_support_node.js';
-import { countMacs, type MacCount } from '../../pipelines/model_summary.js';
+import { countMacs, type MacCount } from '../../model/model_summary.js';
 
 interface InfoFlags extends ModelFlags {
   size?: [number, number];
@@ -27,7 +27,7 @@ function parseSize(value: string): [number, number] {
 /** Parameters of the heads (classifier / DeepLabV3 head); the rest is the backbone. */
 function headParameters(model: AnyMobileNetV2Model): number {
   return parameterSpecs(model.config, model.architecture)
-    .filter((p) => (p.key.startsWith('classifier.') || p.key.startsWith('segmentation_head.')) && !isBuffer(p.key))
+    .filter((p) => isHeadKey(p.key) && !isBuffer(p.key))
     .reduce((n, p) => n + numel(p.shape), 0);
 }
 

@@ -6,12 +6,13 @@
  */
 import type { MobileNetV2Config } from '../../config/configuration_mobilenet_v2.js';
 import type { StateDict } from '../../model/loading.js';
+import { QUANTIZATION_METADATA_KEY, type QuantizationRecord } from '../../quantization/record.js';
 import { serializeSafetensors } from '../safetensors.js';
 import { recogniseGraph, type MobileNetV2Graph } from './graph.js';
 import { inferConfig } from './infer_config.js';
 import { IMAGENET_LABELS } from './labels/imagenet.js';
 import { PASCAL_VOC_LABELS } from './labels/pascal_voc.js';
-import { QUANTIZATION_METADATA_KEY, quantizationRecord, type QuantizationRecord } from './quantization.js';
+import { quantizationRecord } from './quantization.js';
 import { readTflite, type TfliteModel } from './reader.js';
 import { convertWeights } from './weights.js';
 

@@ -7,8 +7,8 @@
  */
 import type { Architecture, MobileNetV2Config } from '../../config/configuration_mobilenet_v2.js';
 import { MobileNetV2Error, check } from '../../errors.js';
-import { HEAD_BN_EPS, parameterSpecs } from '../../model/architecture.js';
-import { BASE_MODEL_PREFIX, loadStateDict, type StateDict } from '../../model/loading.js';
+import { checkpointKey, HEAD_BN_EPS, isHeadKey, moduleKeys, parameterSpecs } from '../../model/architecture.js';
+import { loadStateDict, type StateDict } from '../../model/loading.js';
 import { formatShape, numel, type DType, type Tensor } from '../../tensor.js';
 import { itemSize, toFloat32, viewAs } from '../dtype.js';
 import type { ConvNode, MobileNetV2Graph } from './graph.js';
@@ -18,26 +18,6 @@ import type { TfliteTensor } from './reader.js';
 const DTYPES: Readonly<Record<string, DType>> = {
   FLOAT32: 'float32', FLOAT16: 'float16', INT32: 'int32', INT16: 'int16', INT8: 'int8', UINT8: 'uint8',
 };
-
-/** The checkpoint keys of one converted module. */
-export interface ModuleKeys {
-  /** The weight (`….convolution.weight`, or `classifier.weight` for the classification head's Linear). */
-  readonly weight: string;
-  /** Where the file's bias goes: the BatchNorm bias, or the conv/Linear bias of the classifiers. */
-  readonly bias: string;
-  /** BatchNorm key prefix (`….normalization`), or null for the classifiers, which have none. */
-  readonly normalization: string | null;
-}
-
-/** Checkpoint keys of `module` (e.g. `layer.3.conv_3x3`) in transformers' head models. */
-export function moduleKeys(module: string): ModuleKeys {
-  if (module === 'classifier') return { weight: 'classifier.weight', bias: 'classifier.bias', normalization: null };
-  if (module === 'segmentation_head.classifier') {
-    return { weight: `${module}.convolution.weight`, bias: `${module}.convolution.bias`, normalization: null };
-  }
-  const base = module.startsWith('segmentation_head.') ? module : `${BASE_MODEL_PREFIX}${module}`;
-  return { weight: `${base}.convolution.weight`, bias: `${base}.normalization.bias`, normalization: `${base}.normalization` };
-}
 
 /**
  * A constant tensor's real values, in the tensor's own layout: float types as they are, integer types
@@ -105,7 +85,7 @@ function moduleTensors(node: ConvNode, config: MobileNetV2Config, source: string
   check(bias.length === channels, () => `${source}: ${node.module} has ${bias.length} biases for ${channels} output channels`);
   const tensors: Array<[string, Tensor]> = [[keys.weight, weight], [keys.bias, { dtype: 'float32', shape: [channels], data: bias }]];
   if (keys.normalization) {
-    const eps = node.module.startsWith('segmentation_head.') ? HEAD_BN_EPS : config.layerNormEps;
+    const eps = isHeadKey(node.module) ? HEAD_BN_EPS : config.layerNormEps;
     tensors.push(
       [`${keys.normalization}.weight`, filled(channels, Math.sqrt(1 + eps))],
       [`${keys.normalization}.running_mean`, filled(channels, 0)],
@@ -134,7 +114,7 @@ export function convertWeights(graph: MobileNetV2Graph, config: MobileNetV2Confi
   const checkpoint: StateDict = new Map([...graph.convs.values()].flatMap((node) => moduleTensors(node, config, source)));
   const architecture: Architecture = config.architectures![0]!;
   const { stateDict, report } = loadStateDict(checkpoint, parameterSpecs(config, architecture), config.initializerRange, source);
-  const unexplained = report.missingKeys.filter((k) => !k.startsWith(`${BASE_MODEL_PREFIX}conv_1x1.`));
+  const unexplained = report.missingKeys.filter((k) => !k.startsWith(`${checkpointKey('conv_1x1')}.`));
   if (unexplained.length > 0 || report.unexpectedKeys.length > 0) {
     // inferConfig has matched every layer already, so this is a bug rather than a bad file.
     throw new MobileNetV2Error(

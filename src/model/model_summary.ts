@@ -5,8 +5,8 @@
  */
 import type { Architecture, MobileNetV2Config } from '../config/configuration_mobilenet_v2.js';
 import { check } from '../errors.js';
-import { backboneLayers, segmentationHeadLayers } from '../model/architecture.js';
-import type { ConvLayerSpec } from '../model/layers.js';
+import { backboneLayers, segmentationHeadLayers } from './architecture.js';
+import type { ConvLayerSpec } from './layers.js';
 
 /** Cost of one layer at the given input size. */
 export interface LayerCost {
