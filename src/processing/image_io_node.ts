@@ -87,9 +87,12 @@ function openImage(bytes: Uint8Array, maxPixels: number): Sharp {
   return sharp(bytes, { limitInputPixels: maxPixels === Infinity ? false : maxPixels });
 }
 
-/** The header's metadata (nothing decoded yet), refused when empty or above the pixel limit. */
-async function checkedMetadata(image: Sharp, name: string, maxPixels: number): Promise<Metadata> {
-  const meta = await image.metadata();
+/**
+ * The header's metadata (nothing decoded yet), refused when empty or above the pixel limit. Read
+ * without libvips' limit, which would refuse with its own message and no size.
+ */
+async function checkedMetadata(bytes: Uint8Array, name: string, maxPixels: number): Promise<Metadata> {
+  const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   const { width = 0, height = 0 } = meta; // height: of the first page, the one decoded
   check(width > 0 && height > 0, `${name}: image size ${width}x${height} is empty`, 'E_IMAGE_DECODE');
   checkImagePixels(width, height, name, maxPixels);
@@ -119,8 +122,8 @@ function clipGrey16ToRgb(samples: Uint16Array, width: number, height: number): R
 async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, name: string, maxPixels: number): Promise<RawImage> {
   return runSharp(name, format, async () => {
     // keepIccProfile: no colour conversion (Pillow ignores ICC profiles); autoOrient = exif_transpose.
+    const meta = await checkedMetadata(bytes, name, maxPixels);
     const image = openImage(bytes, maxPixels).keepIccProfile().autoOrient();
-    const meta = await checkedMetadata(image, name, maxPixels);
     if (meta.depth === 'ushort' && meta.channels === 1) {
       const px = await rawPixels(image, 'grey16', 'ushort');
       return clipGrey16ToRgb(px.data as Uint16Array, px.width, px.height);
@@ -194,8 +197,8 @@ export async function loadSegmentationMap(source: ImageSource, nameOrOptions?: s
     return { data: bmp.indices, width: bmp.width, height: bmp.height, channels: 1 };
   }
   return runSharp(name, format, async () => {
+    const meta = await checkedMetadata(bytes, name, maxPixels);
     const image = openImage(bytes, maxPixels).keepIccProfile();
-    const meta = await checkedMetadata(image, name, maxPixels);
     check(meta.channels === 1 && meta.depth === 'uchar' && !meta.isPalette, `${name}: a segmentation map must be an 8-bit single-channel image (grey, or a palette PNG/BMP), this ${format.toUpperCase()} is not`, 'E_IMAGE_DECODE');
     const px = await rawPixels(image, 'b-w', 'uchar');
     return { data: px.data as Uint8Array, width: px.width, height: px.height, channels: 1 };
