@@ -34,6 +34,14 @@ export { Resample, pilResize, type ResampleCode } from './processing/pil_resampl
 export type { ImageProcessorOptions, ImageProcessorSettings } from './processing/processor_config.js';
 export { toRgb, type RawImage } from './processing/image.js';
 export {
+  DEFAULT_MAX_IMAGE_PIXELS,
+  MAX_IMAGE_PIXELS_ENV,
+  maxImagePixels,
+  setMaxImagePixels,
+  type ImageLimitOptions,
+  type ImageReadOptions,
+} from './processing/pixel_limit.js';
+export {
   createPipeline, loadImageProcessor, PIPELINE_TASKS, type PipelineTask, type PipelineOfTask, type PipelineOptions,
 } from './pipelines/pipeline.js';
 export { Pipeline, DEFAULT_BATCH_SIZE, type PipelineImage, type ImageReader, type PipelineSettings } from './pipelines/base.js';

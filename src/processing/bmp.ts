@@ -4,9 +4,15 @@
  * BI_RGB ignores the fourth byte, BITFIELDS accepts Pillow's byte-aligned layouts and 5/6/5 and
  * 5/5/5 16-bit, RLE8/RLE4 follow Pillow's decoder. sharp (libvips) has no BMP loader, and the npm
  * BMP decoders expand palettes, losing the indices masks need. No Node APIs.
+ *
+ * The file is untrusted: sizes are computed in floating point (no 32-bit wrap-around), every read
+ * is bounds-checked against the file before it happens, and the pixel limit is checked from the
+ * header before any pixel buffer is allocated. Every failure is an E_IMAGE_DECODE error naming the
+ * file (E_IMAGE_TOO_LARGE above the limit).
  */
 import { check, MobileNetV2Error } from '../errors.js';
 import type { RawImage } from './image.js';
+import { checkImagePixels, limitOf, type ImageLimitOptions } from './pixel_limit.js';
 
 /** A decoded BMP: palette indices plus palette, or direct colour. */
 export type DecodedBmp =
@@ -19,6 +25,12 @@ const BI_RLE4 = 2;
 const BI_BITFIELDS = 3;
 const BI_ALPHABITFIELDS = 6;
 const HEADER_SIZES = new Set([12, 40, 52, 56, 64, 108, 124]);
+const BIT_DEPTHS = new Set([1, 2, 4, 8, 16, 24, 32]);
+
+/** `check` with the code of every BMP format failure. */
+function ok(condition: unknown, message: string): asserts condition {
+  check(condition, message, 'E_IMAGE_DECODE');
+}
 
 /** True when `bytes` start with the BMP signature. */
 export function isBmp(bytes: Uint8Array): boolean {
@@ -41,10 +53,10 @@ interface Header {
 
 function readHeader(view: DataView, source: string): Header {
   const size = view.byteLength;
-  check(size >= 26, `${source}: truncated BMP (${size} bytes, the headers alone need more)`);
+  ok(size >= 26, `${source}: truncated BMP (${size} bytes, the headers alone need more)`);
   const headerSize = view.getUint32(14, true);
-  check(HEADER_SIZES.has(headerSize), `${source}: unsupported BMP header size ${headerSize}`);
-  check(size >= 14 + headerSize, `${source}: truncated BMP header`);
+  ok(HEADER_SIZES.has(headerSize), `${source}: unsupported BMP header size ${headerSize}`);
+  ok(size >= 14 + headerSize, `${source}: truncated BMP header`);
   const dataOffset = view.getUint32(10, true);
   if (headerSize === 12) {
     // OS/2 1.x BITMAPCOREHEADER: 16-bit sizes, 3-byte palette entries.
@@ -53,6 +65,8 @@ function readHeader(view: DataView, source: string): Header {
       colors: bits <= 8 ? 1 << bits : 0, masks: [0, 0, 0], paletteOffset: 26, paletteEntrySize: 3, dataOffset };
   }
   const rawHeight = view.getInt32(22, true);
+  // -2^31 has no positive int32 counterpart: Pillow's abs() would give a height no BMP can hold.
+  ok(rawHeight !== -(2 ** 31), `${source}: BMP height ${rawHeight} is out of range`);
   const bits = view.getUint16(28, true);
   const compression = view.getUint32(30, true);
   let paletteOffset = 14 + headerSize;
@@ -61,7 +75,7 @@ function readHeader(view: DataView, source: string): Header {
     // V2+ headers hold the masks; a 40-byte header is followed by them.
     const at = 54;
     if (headerSize === 40) paletteOffset += compression === BI_ALPHABITFIELDS ? 16 : 12;
-    check(size >= at + 12, `${source}: truncated BMP bitfield masks`);
+    ok(size >= at + 12, `${source}: truncated BMP bitfield masks`);
     masks = [view.getUint32(at, true), view.getUint32(at + 4, true), view.getUint32(at + 8, true)];
   }
   const clrUsed = view.getUint32(46, true);
@@ -70,9 +84,9 @@ function readHeader(view: DataView, source: string): Header {
 }
 
 function readPalette(bytes: Uint8Array, h: Header, source: string): Uint8Array {
-  check(h.colors > 0 && h.colors <= 256 * 256, `${source}: unsupported BMP palette size ${h.colors}`);
+  ok(h.colors > 0 && h.colors <= 256 * 256, `${source}: unsupported BMP palette size ${h.colors}`);
   const end = h.paletteOffset + h.colors * h.paletteEntrySize;
-  check(end <= bytes.length, `${source}: truncated BMP palette`);
+  ok(end <= bytes.length, `${source}: truncated BMP palette`);
   // Pillow's palettes start as a grey ramp; indices past the file's colour table keep it.
   const palette = new Uint8Array(768);
   for (let i = 0; i < 256; i++) palette.fill(i, 3 * i, 3 * i + 3);
@@ -85,6 +99,29 @@ function readPalette(bytes: Uint8Array, h: Header, source: string): Uint8Array {
   return palette;
 }
 
+/**
+ * Bytes per stored row (padded to 4 bytes), in floating point: the int32 form
+ * `((bits * width + 31) >> 5) << 2` wraps negative for wide images.
+ */
+function rowStride(bits: number, width: number): number {
+  return Math.ceil((bits * width) / 32) * 4;
+}
+
+/** Checks that the uncompressed pixel array lies inside the file. */
+function checkPixelArray(bytes: Uint8Array, h: Header, stride: number, source: string): void {
+  const needed = stride * h.height;
+  ok(h.dataOffset + needed <= bytes.length, `${source}: truncated BMP (pixel data needs ${needed} bytes from offset ${h.dataOffset}, the file has ${bytes.length} bytes)`);
+}
+
+/** A zeroed buffer of `length` bytes; an allocation failure (the limit raised too far) becomes one clear line. */
+function allocate(length: number, source: string): Uint8Array {
+  try {
+    return new Uint8Array(length);
+  } catch (err) {
+    throw new MobileNetV2Error(`${source}: cannot allocate ${length} bytes for the BMP's pixels`, { code: 'E_IMAGE_TOO_LARGE', cause: err });
+  }
+}
+
 /** Index of the first byte of image row `y` (top = 0) in an uncompressed pixel array. */
 function rowStart(h: Header, y: number, stride: number): number {
   return h.dataOffset + (h.topDown ? y : h.height - 1 - y) * stride;
@@ -92,10 +129,9 @@ function rowStart(h: Header, y: number, stride: number): number {
 
 function unpackIndices(bytes: Uint8Array, h: Header, source: string): Uint8Array {
   const { width, height, bits } = h;
-  check(bits === 1 || bits === 2 || bits === 4 || bits === 8, `${source}: unsupported BMP bit depth ${bits}`);
-  const stride = (((bits * width + 31) >> 5) << 2);
-  check(h.dataOffset + stride * height <= bytes.length, `${source}: truncated BMP (pixel data needs ${stride * height} bytes from offset ${h.dataOffset}, the file has ${bytes.length} bytes)`);
-  const out = new Uint8Array(width * height);
+  const stride = rowStride(bits, width);
+  checkPixelArray(bytes, h, stride, source);
+  const out = allocate(width * height, source);
   const perByte = 8 / bits;
   const mask = (1 << bits) - 1;
   for (let y = 0; y < height; y++) {
@@ -112,7 +148,7 @@ function unpackIndices(bytes: Uint8Array, h: Header, source: string): Uint8Array
 function decodeRle(bytes: Uint8Array, h: Header, rle4: boolean, source: string): Uint8Array {
   const { width, height } = h;
   const total = width * height;
-  const data = new Uint8Array(total + 256); // room for the last overlong run
+  const data = allocate(total + 256, source); // room for the last overlong run
   let n = 0;
   let x = 0;
   let pos = h.dataOffset;
@@ -157,8 +193,8 @@ function decodeRle(bytes: Uint8Array, h: Header, rle4: boolean, source: string):
       if (pos % 2 !== 0) pos++; // runs are padded to 16 bits
     }
   }
-  check(n >= total, `${source}: truncated BMP (RLE data ends after ${Math.min(n, total)} of ${total} pixels)`);
-  const out = new Uint8Array(total);
+  ok(n >= total, `${source}: truncated BMP (RLE data ends after ${Math.min(n, total)} of ${total} pixels)`);
+  const out = allocate(total, source);
   for (let y = 0; y < height; y++) {
     const fileRow = h.topDown ? y : height - 1 - y;
     out.set(data.subarray(fileRow * width, fileRow * width + width), y * width);
@@ -175,8 +211,8 @@ function byteShift(mask: number): number {
 function decodeDirect(bytes: Uint8Array, h: Header, source: string): RawImage {
   const { width, height, bits } = h;
   const bytesPerPixel = bits / 8;
-  const stride = (((bits * width + 31) >> 5) << 2);
-  check(h.dataOffset + stride * height <= bytes.length, `${source}: truncated BMP (pixel data needs ${stride * height} bytes from offset ${h.dataOffset}, the file has ${bytes.length} bytes)`);
+  const stride = rowStride(bits, width);
+  checkPixelArray(bytes, h, stride, source);
   const bitfields = h.compression === BI_BITFIELDS || h.compression === BI_ALPHABITFIELDS;
   // Pillow's defaults: 32-bit BGRX (the 4th byte ignored), 24-bit BGR, 16-bit 5/5/5.
   let masks = h.masks;
@@ -184,11 +220,11 @@ function decodeDirect(bytes: Uint8Array, h: Header, source: string): RawImage {
   const shifts = masks.map(byteShift);
   const is565 = bits === 16 && masks.join() === [0xf800, 0x7e0, 0x1f].join();
   const is555 = bits === 16 && masks.join() === [0x7c00, 0x3e0, 0x1f].join();
-  check(
+  ok(
     (bits === 24 && shifts.join() === '16,8,0') || (bits === 32 && shifts.every((s) => s >= 0)) || is565 || is555,
     `${source}: unsupported BMP bitfields layout for ${bits}-bit pixels (masks ${masks.map((m) => `0x${m.toString(16)}`).join(', ')})`,
   );
-  const out = new Uint8Array(width * height * 3);
+  const out = allocate(width * height * 3, source);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let y = 0; y < height; y++) {
     const start = rowStart(h, y, stride);
@@ -213,29 +249,30 @@ function decodeDirect(bytes: Uint8Array, h: Header, source: string): RawImage {
  * Decodes a BMP file.
  *
  * @param source the file name for error messages.
- * @throws MobileNetV2Error for a missing signature, an unsupported variant, a zero-size image or
- *   truncated data.
+ * @param options `maxPixels`: the pixel limit (0 = none; default: the process's), checked from the header.
+ * @throws MobileNetV2Error (E_IMAGE_DECODE) for a missing signature, an unsupported variant, a
+ *   zero-size image or truncated data; (E_IMAGE_TOO_LARGE) for an image above the pixel limit.
  */
-export function decodeBmp(bytes: Uint8Array, source: string): DecodedBmp {
-  check(isBmp(bytes), `${source}: not a BMP file`);
+export function decodeBmp(bytes: Uint8Array, source: string, options: ImageLimitOptions = {}): DecodedBmp {
+  ok(isBmp(bytes), `${source}: not a BMP file`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const h = readHeader(view, source);
-  check(h.width > 0 && h.height > 0, `${source}: BMP image size ${h.width}x${h.height} is empty`);
-  check(h.width * h.height <= 2 ** 28, `${source}: BMP image ${h.width}x${h.height} is too large`);
+  ok(h.width > 0 && h.height > 0, `${source}: BMP image size ${h.width}x${h.height} is empty`);
+  ok(BIT_DEPTHS.has(h.bits), `${source}: unsupported BMP bit depth ${h.bits}`);
+  checkImagePixels(h.width, h.height, source, limitOf(options, source));
   if (h.bits <= 8) {
     const palette = readPalette(bytes, h, source);
     let indices: Uint8Array;
     if (h.compression === BI_RLE8 || h.compression === BI_RLE4) {
-      check(h.bits === (h.compression === BI_RLE8 ? 8 : 4), `${source}: RLE compression ${h.compression} does not match ${h.bits}-bit pixels`);
+      ok(h.bits === (h.compression === BI_RLE8 ? 8 : 4), `${source}: RLE compression ${h.compression} does not match ${h.bits}-bit pixels`);
       indices = decodeRle(bytes, h, h.compression === BI_RLE4, source);
     } else {
-      check(h.compression === BI_RGB, `${source}: unsupported BMP compression ${h.compression}`);
+      ok(h.compression === BI_RGB, `${source}: unsupported BMP compression ${h.compression}`);
       indices = unpackIndices(bytes, h, source);
     }
     return { kind: 'indexed', width: h.width, height: h.height, indices, palette };
   }
-  if (h.bits !== 16 && h.bits !== 24 && h.bits !== 32) throw new MobileNetV2Error(`${source}: unsupported BMP bit depth ${h.bits}`);
-  check(h.compression === BI_RGB || h.compression === BI_BITFIELDS || h.compression === BI_ALPHABITFIELDS, `${source}: unsupported BMP compression ${h.compression}`);
+  ok(h.compression === BI_RGB || h.compression === BI_BITFIELDS || h.compression === BI_ALPHABITFIELDS, `${source}: unsupported BMP compression ${h.compression}`);
   return { kind: 'direct', image: decodeDirect(bytes, h, source) };
 }
 

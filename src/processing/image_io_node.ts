@@ -5,14 +5,19 @@
  * sharp (libvips) with colour management off, as Pillow has none; 16-bit, CMYK and palette images
  * are mapped to 8-bit RGB with Pillow's rules; BMP by our own decoder (libvips has none).
  * Segmentation maps keep their class indices (palette indices of PNG/BMP masks).
+ *
+ * Every decoder checks the size the header claims against the pixel limit (./pixel_limit.ts)
+ * before it allocates pixels: sharp's metadata is read first, and libvips gets the same limit.
  */
 import { readFile } from 'node:fs/promises';
-import { decode as decodePngIndexed, encode as encodePngIndexed } from 'fast-png';
-import sharp, { type Sharp } from 'sharp';
+import { encode as encodePngIndexed } from 'fast-png';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { check, MobileNetV2Error } from '../errors.js';
 import { writeFileAtomic } from '../node/write_folder.js';
 import { bmpToRgb, decodeBmp, isBmp } from './bmp.js';
 import { checkRawImage, cmykToRgb, isRawImage, toRgb, type RawImage } from './image.js';
+import { checkImagePixels, readOptions, type ImageReadOptions } from './pixel_limit.js';
+import { decodePngMap } from './png_map.js';
 
 /** What the loaders accept: a file path, the encoded file bytes (a Buffer is fine), or decoded pixels. */
 export type ImageSource = string | Uint8Array | RawImage;
@@ -45,23 +50,24 @@ async function readBytes(path: string): Promise<Uint8Array> {
     return await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new MobileNetV2Error(`${path}: image file not found`);
-    if (code === 'EISDIR') throw new MobileNetV2Error(`${path}: is a directory, not an image file`);
-    throw new MobileNetV2Error(`${path}: cannot read (${(err as Error).message})`);
+    if (code === 'ENOENT') throw new MobileNetV2Error(`${path}: image file not found`, { code: 'E_FILE_NOT_FOUND', cause: err });
+    if (code === 'EISDIR') throw new MobileNetV2Error(`${path}: is a directory, not an image file`, { code: 'E_FILE_NOT_FOUND', cause: err });
+    throw new MobileNetV2Error(`${path}: cannot read (${(err as Error).message})`, { code: 'E_FILE_NOT_FOUND', cause: err });
   }
 }
 
-/** Bytes and a name for messages from a path or bytes. */
-async function bytesOf(source: string | Uint8Array, name: string | undefined): Promise<{ bytes: Uint8Array; name: string }> {
-  if (typeof source === 'string') return { bytes: await readBytes(source), name: name ?? source };
-  check(source instanceof Uint8Array, () => `${name ?? 'image'}: expected a path, encoded bytes or {data, width, height, channels}`);
-  return { bytes: source, name: name ?? 'image bytes' };
+/** Bytes, a name for messages (default: the path) and the pixel limit from a path or bytes. */
+async function bytesOf(source: string | Uint8Array, nameOrOptions: string | ImageReadOptions | undefined): Promise<{ bytes: Uint8Array; name: string; maxPixels: number }> {
+  const { name, maxPixels } = readOptions(nameOrOptions, typeof source === 'string' ? source : 'image bytes');
+  if (typeof source === 'string') return { bytes: await readBytes(source), name, maxPixels };
+  check(source instanceof Uint8Array, () => `${name}: expected a path, encoded bytes or {data, width, height, channels}`);
+  return { bytes: source, name, maxPixels };
 }
 
 function formatOf(bytes: Uint8Array, name: string): ImageFormat {
-  check(bytes.length > 0, `${name}: empty file`);
+  check(bytes.length > 0, `${name}: empty file`, 'E_IMAGE_DECODE');
   const format = sniffFormat(bytes);
-  check(format !== undefined, `${name}: unsupported or unrecognized image format (expected ${SUPPORTED})`);
+  check(format !== undefined, `${name}: unsupported or unrecognized image format (expected ${SUPPORTED})`, 'E_IMAGE_DECODE');
   return format;
 }
 
@@ -72,8 +78,25 @@ async function runSharp<T>(name: string, format: ImageFormat, task: () => Promis
   } catch (err) {
     if (err instanceof MobileNetV2Error) throw err;
     const reason = (err as Error).message.split('\n')[0]!.trim();
-    throw new MobileNetV2Error(`${name}: cannot decode ${format.toUpperCase()} image (corrupt or truncated?): ${reason}`);
+    throw new MobileNetV2Error(`${name}: cannot decode ${format.toUpperCase()} image (corrupt or truncated?): ${reason}`, { code: 'E_IMAGE_DECODE', cause: err });
   }
+}
+
+/** sharp on untrusted bytes, with libvips' own pixel limit set to ours as a second guard. */
+function openImage(bytes: Uint8Array, maxPixels: number): Sharp {
+  return sharp(bytes, { limitInputPixels: maxPixels === Infinity ? false : maxPixels });
+}
+
+/**
+ * The header's metadata (nothing decoded yet), refused when empty or above the pixel limit. Read
+ * without libvips' limit, which would refuse with its own message and no size.
+ */
+async function checkedMetadata(bytes: Uint8Array, name: string, maxPixels: number): Promise<Metadata> {
+  const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  const { width = 0, height = 0 } = meta; // height: of the first page, the one decoded
+  check(width > 0 && height > 0, `${name}: image size ${width}x${height} is empty`, 'E_IMAGE_DECODE');
+  checkImagePixels(width, height, name, maxPixels);
+  return meta;
 }
 
 /** Raw samples of a sharp image converted to `colourspace`, 8 or 16 bits. */
@@ -84,29 +107,30 @@ async function rawPixels(image: Sharp, colourspace: string, depth: 'uchar' | 'us
 }
 
 /**
- * Pillow's 16-bit handling: RGB(A) and grey+alpha keep the high byte (the `;16B` unpackers), grey
- * alone becomes mode "I", whose conversion to RGB clips at 255.
+ * Pillow's 16-bit grey without alpha: mode "I", whose conversion to RGB clips at 255 (libvips
+ * would keep the high byte, as Pillow does for every other 16-bit mode). Narrowed in place, so the
+ * 16-bit buffer is the only copy besides the RGB result.
  */
-function sixteenBitToRgb(samples: Uint16Array, width: number, height: number, channels: number, grey: boolean): RawImage {
-  const eight = new Uint8Array(samples.length);
-  const clip = grey && channels === 1;
-  for (let i = 0; i < samples.length; i++) eight[i] = clip ? Math.min(samples[i]!, 255) : samples[i]! >> 8;
-  return toRgb({ data: eight, width, height, channels: channels as RawImage['channels'] });
+function clipGrey16ToRgb(samples: Uint16Array, width: number, height: number): RawImage {
+  const eight = new Uint8Array(samples.buffer, samples.byteOffset, samples.length);
+  // Byte i is written after sample i (bytes 2i, 2i+1) is read, and never before a later sample.
+  for (let i = 0; i < samples.length; i++) eight[i] = Math.min(samples[i]!, 255);
+  return toRgb({ data: eight, width, height, channels: 1 });
 }
 
 /** Decodes a non-BMP file with sharp into Pillow's `convert("RGB")` result, EXIF orientation applied. */
-async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, name: string): Promise<RawImage> {
+async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, name: string, maxPixels: number): Promise<RawImage> {
   return runSharp(name, format, async () => {
     // keepIccProfile: no colour conversion (Pillow ignores ICC profiles); autoOrient = exif_transpose.
-    const image = sharp(bytes).keepIccProfile().autoOrient();
-    const meta = await image.metadata();
-    check((meta.width ?? 0) > 0 && (meta.height ?? 0) > 0, `${name}: image size ${meta.width}x${meta.height} is empty`);
-    if (meta.depth === 'ushort') {
-      const grey = meta.space === 'grey16' || meta.space === 'b-w';
-      const px = await rawPixels(image, grey ? 'grey16' : 'rgb16', 'ushort');
-      return sixteenBitToRgb(px.data as Uint16Array, px.width, px.height, px.channels, grey);
+    const meta = await checkedMetadata(bytes, name, maxPixels);
+    const image = openImage(bytes, maxPixels).keepIccProfile().autoOrient();
+    if (meta.depth === 'ushort' && meta.channels === 1) {
+      const px = await rawPixels(image, 'grey16', 'ushort');
+      return clipGrey16ToRgb(px.data as Uint16Array, px.width, px.height);
     }
-    check(meta.depth === 'uchar', `${name}: unsupported sample format ${meta.depth} (8- or 16-bit images only)`);
+    // Other 16-bit images: libvips' conversion to 8 bits keeps the high byte, like Pillow's `;16B`
+    // unpackers, and streams, so no 16-bit copy of the image is ever held.
+    check(meta.depth === 'uchar' || meta.depth === 'ushort', `${name}: unsupported sample format ${meta.depth} (8- or 16-bit images only)`, 'E_IMAGE_DECODE');
     if (meta.space === 'cmyk') {
       const px = await rawPixels(image, 'cmyk', 'uchar');
       return cmykToRgb(px.data as Uint8Array, px.width, px.height);
@@ -120,70 +144,34 @@ async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, name: str
  * Decodes an encoded image (JPEG, PNG, WebP, GIF's first frame, TIFF, BMP) into 8-bit RGB as
  * transformers' `load_image` does.
  *
- * @param name the file name for error messages.
- * @throws MobileNetV2Error naming `name` for empty, unrecognized, corrupt, truncated or zero-size images.
+ * @param nameOrOptions the name for error messages (default "image bytes"), or `{ name, maxPixels }`
+ *   (`maxPixels`: the pixel limit for this image, 0 = none; default: the process's).
+ * @throws MobileNetV2Error naming the image: E_IMAGE_DECODE for empty, unrecognized, corrupt,
+ *   truncated or zero-size images, E_IMAGE_TOO_LARGE above the pixel limit.
  */
-export async function decodeImage(bytes: Uint8Array, name = 'image bytes'): Promise<RawImage> {
+export async function decodeImage(bytes: Uint8Array, nameOrOptions?: string | ImageReadOptions): Promise<RawImage> {
+  const { name, maxPixels } = readOptions(nameOrOptions, 'image bytes');
   const format = formatOf(bytes, name);
-  if (format === 'bmp') return bmpToRgb(decodeBmp(bytes, name));
-  return decodeWithSharp(bytes, format, name);
+  if (format === 'bmp') return bmpToRgb(decodeBmp(bytes, name, { maxPixels }));
+  return decodeWithSharp(bytes, format, name, maxPixels);
 }
 
 /**
  * transformers' `load_image` + `convert("RGB")`: a path or encoded bytes are decoded with the EXIF
  * orientation applied; decoded pixels are converted to RGB.
  *
- * @param name names the image in error messages (default: the path).
- * @throws MobileNetV2Error naming the file for missing, empty, unsupported, corrupt or truncated files.
+ * @param nameOrOptions names the image in error messages (default: the path), or `{ name, maxPixels }`
+ *   (`maxPixels`: the pixel limit for this image, 0 = none; default: the process's).
+ * @throws MobileNetV2Error naming the file for missing (E_FILE_NOT_FOUND), empty, unsupported,
+ *   corrupt or truncated files (E_IMAGE_DECODE), and images above the pixel limit (E_IMAGE_TOO_LARGE).
  */
-export async function loadImage(source: ImageSource, name?: string): Promise<RawImage> {
+export async function loadImage(source: ImageSource, nameOrOptions?: string | ImageReadOptions): Promise<RawImage> {
   if (isRawImage(source)) {
-    checkRawImage(source, name ?? 'image');
+    checkRawImage(source, readOptions(nameOrOptions, 'image').name);
     return toRgb(source);
   }
-  const { bytes, name: label } = await bytesOf(source, name);
-  return decodeImage(bytes, label);
-}
-
-/**
- * One value per pixel from fast-png's samples (rows of packed 1/2/4-bit values are byte-aligned).
- * Grey levels as numpy sees Pillow's modes: "1" keeps 0/1, 2- and 4-bit grey is scaled to 0–255;
- * palette indices stay as they are.
- */
-function pngSamples(png: ReturnType<typeof decodePngIndexed>): Uint32Array {
-  const { width, height, depth, data, palette } = png;
-  const out = new Uint32Array(width * height);
-  if (depth >= 8) {
-    out.set(data);
-    return out;
-  }
-  const scale = palette || depth === 1 ? 1 : 255 / ((1 << depth) - 1);
-  const rowBytes = Math.ceil((width * depth) / 8);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const bit = x * depth;
-      const byte = data[y * rowBytes + (bit >> 3)]!;
-      out[y * width + x] = ((byte >> (8 - depth - (bit & 7))) & ((1 << depth) - 1)) * scale;
-    }
-  }
-  return out;
-}
-
-/** A PNG map: palette indices, or grey levels as numpy sees them. */
-function pngMap(bytes: Uint8Array, name: string): RawImage {
-  let png: ReturnType<typeof decodePngIndexed>;
-  try {
-    png = decodePngIndexed(bytes);
-  } catch (err) {
-    throw new MobileNetV2Error(`${name}: cannot decode PNG segmentation map (corrupt or truncated?): ${(err as Error).message}`);
-  }
-  const { width, height, channels } = png;
-  check(width > 0 && height > 0, `${name}: image size ${width}x${height} is empty`);
-  check(channels === 1, `${name}: a segmentation map must have one channel of class indices (grey or palette PNG), this one has ${channels}`);
-  const samples = pngSamples(png);
-  const max = samples.reduce((m, v) => Math.max(m, v), 0);
-  check(max <= 255, () => `${name}: class index ${max} does not fit 8 bits (transformers converts maps to 8-bit images)`);
-  return { data: Uint8Array.from(samples), width, height, channels: 1 };
+  const { bytes, name, maxPixels } = await bytesOf(source, nameOrOptions);
+  return decodeImage(bytes, { name, maxPixels });
 }
 
 /**
@@ -191,25 +179,28 @@ function pngMap(bytes: Uint8Array, name: string): RawImage {
  * palette indices for palette PNG/BMP masks, grey levels otherwise. No EXIF rotation (transformers
  * users pass the opened map as is).
  *
- * @throws MobileNetV2Error naming the file for unreadable files or maps with colour channels.
+ * @param nameOrOptions as {@link loadImage}'s.
+ * @throws MobileNetV2Error naming the file for unreadable files or maps with colour channels
+ *   (E_IMAGE_DECODE), and maps above the pixel limit (E_IMAGE_TOO_LARGE).
  */
-export async function loadSegmentationMap(source: ImageSource, name?: string): Promise<RawImage> {
+export async function loadSegmentationMap(source: ImageSource, nameOrOptions?: string | ImageReadOptions): Promise<RawImage> {
   if (isRawImage(source)) {
-    checkRawImage(source, name ?? 'segmentation map');
+    checkRawImage(source, readOptions(nameOrOptions, 'segmentation map').name);
     return source;
   }
-  const { bytes, name: label } = await bytesOf(source, name);
-  const format = formatOf(bytes, label);
-  if (format === 'png') return pngMap(bytes, label);
+  const { bytes, name, maxPixels } = await bytesOf(source, nameOrOptions);
+  const format = formatOf(bytes, name);
+  if (format === 'png') return decodePngMap(bytes, name, maxPixels);
   if (format === 'bmp') {
-    const bmp = decodeBmp(bytes, label);
-    check(bmp.kind === 'indexed', `${label}: a segmentation map must have one channel of class indices (8-bit palette or grey BMP), this BMP has RGB pixels`);
+    const bmp = decodeBmp(bytes, name, { maxPixels });
+    check(bmp.kind === 'indexed', `${name}: a segmentation map must have one channel of class indices (8-bit palette or grey BMP), this BMP has RGB pixels`, 'E_IMAGE_DECODE');
     return { data: bmp.indices, width: bmp.width, height: bmp.height, channels: 1 };
   }
-  return runSharp(label, format, async () => {
-    const meta = await sharp(bytes).metadata();
-    check(meta.channels === 1 && meta.depth === 'uchar' && !meta.isPalette, `${label}: a segmentation map must be an 8-bit single-channel image (grey, or a palette PNG/BMP), this ${format.toUpperCase()} is not`);
-    const px = await rawPixels(sharp(bytes).keepIccProfile(), 'b-w', 'uchar');
+  return runSharp(name, format, async () => {
+    const meta = await checkedMetadata(bytes, name, maxPixels);
+    const image = openImage(bytes, maxPixels).keepIccProfile();
+    check(meta.channels === 1 && meta.depth === 'uchar' && !meta.isPalette, `${name}: a segmentation map must be an 8-bit single-channel image (grey, or a palette PNG/BMP), this ${format.toUpperCase()} is not`, 'E_IMAGE_DECODE');
+    const px = await rawPixels(image, 'b-w', 'uchar');
     return { data: px.data as Uint8Array, width: px.width, height: px.height, channels: 1 };
   });
 }
