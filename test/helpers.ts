@@ -35,7 +35,9 @@ export const REQUIRE_FIXTURES = process.env.MOBILENET_V2_REQUIRE_FIXTURES === '1
 export function requireFixtures(...paths: string[]): { skip?: string } {
   const missing = paths.find((p) => !existsSync(p));
   if (missing === undefined) return {};
-  const reason = `needs ${relative(REPO_ROOT, missing)}: place the project's shared/ folder beside the checkout or set MOBILENET_V2_FIXTURES=<shared>/fixtures`;
+  // Paths under the vendored subset stand for the same path in the shared set.
+  const name = missing.startsWith(VENDORED_HF_FIXTURES) ? join('hf', relative(VENDORED_HF_FIXTURES, missing)) : relative(SHARED_FIXTURES, missing);
+  const reason = `needs the shared fixture ${name}: put the project's shared/ folder beside the checkout (../shared) or set MOBILENET_V2_FIXTURES=<shared>/fixtures`;
   if (REQUIRE_FIXTURES) throw new Error(`MOBILENET_V2_REQUIRE_FIXTURES=1 and the test ${reason}`);
   return { skip: reason };
 }

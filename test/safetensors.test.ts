@@ -99,7 +99,7 @@ describe('serializeSafetensors', () => {
     assert.ok(compared >= 15, `only ${compared} single-dtype files`);
   });
 
-  it('orders mixed dtypes by decreasing alignment then name, like the reference library', () => {
+  it('orders mixed dtypes by decreasing alignment then name, like the reference library', SHARED_HF, () => {
     const { tensors, metadata } = parseSafetensors(readFileSync(C_MODEL), 'model.safetensors');
     const out = serializeSafetensors(tensors, metadata);
     const parsed = parseSafetensors(out, 'out.safetensors');
