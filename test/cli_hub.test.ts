@@ -11,12 +11,12 @@ import { promisify } from 'node:util';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { assertOutputsMatch, modelFixtures } from './fixture_runner.js';
 import { CLI } from './helpers.js';
-import { SEG_REPO, useMirror } from './hub_mirror.js';
+import { MIRROR_FIXTURES, SEG_REPO, useMirror } from './hub_mirror.js';
 
 const run = promisify(execFile);
 const served = useMirror();
 
-describe('mobilenet-v2 forward --model <hub id>', () => {
+describe('mobilenet-v2 forward --model <hub id>', MIRROR_FIXTURES, () => {
   const fixture = modelFixtures().find((f) => f.name === 'f_seg_035_os8_65')!;
   // The CLI runs in a child process: spawnSync would block the mirror this process serves.
   const forward = (out: string, env: Record<string, string>) =>

@@ -12,11 +12,11 @@ import { openCheckpoint } from '../src/model/pretrained.js';
 import { getPlatform } from '../src/platform.js';
 import { importTflite } from '../src/weights/tflite/importer.js';
 import { readQuantizationRecord } from '../src/quantization/record.js';
-import { cli, REAL_FIXTURES, useTempDir } from './helpers.js';
+import { cli, REAL_FIXTURES, requireFixtures, useTempDir } from './helpers.js';
 
 const model = (name: string): string => join(REAL_FIXTURES, 'models', `${name}.tflite`);
 
-describe('mobilenet-v2 convert', () => {
+describe('mobilenet-v2 convert', requireFixtures(join(REAL_FIXTURES, 'models')), () => {
   const tempDir = useTempDir('convert');
 
   it('writes a quantized classifier checkpoint that fromPretrained loads unchanged', async () => {

@@ -13,7 +13,7 @@ import '../src/node/setup.js';
 import { loadPretrained } from '../src/model/modeling_mobilenet_v2.js';
 import { decodeModel } from '../src/onnx/proto.js';
 import { float32Tensor } from '../src/tensor.js';
-import { assertClose, cli, HF_FIXTURES, REPO_ROOT } from './helpers.js';
+import { assertClose, cli, HF_FIXTURES, REPO_ROOT, requireFixtures } from './helpers.js';
 
 const CLASSIFIER = join(REPO_ROOT, 'models/mobilenet_v2_1.0_224_quant');
 const FLOAT_CHECKPOINT = join(HF_FIXTURES, 'a_cls_035_96');
@@ -66,7 +66,7 @@ describe('export-onnx', () => {
     assert.equal(argmax(await logitsOf(int8, 224)), argmax(await logitsOf(fp32, 224)));
   });
 
-  it('refuses int8 for a float checkpoint without --calibrate, and calibrates with it', async () => {
+  it('refuses int8 for a float checkpoint without --calibrate, and calibrates with it', requireFixtures(FLOAT_CHECKPOINT), async () => {
     const output = join(dir, 'calibrated.onnx');
     const refused = cli('export-onnx', '--model', FLOAT_CHECKPOINT, '--output', output, '--dtype', 'int8');
     assert.equal(refused.status, 1);

@@ -1,6 +1,7 @@
 /**
- * Runs a Hugging Face reference fixture (`../shared/fixtures/hf/<case>`) and compares every output
- * in its `outputs.safetensors`, shared by the API and CLI tests.
+ * Runs a Hugging Face reference fixture (`HF_FIXTURES/<case>`: the shared set, or the vendored
+ * subset without it) and compares every output in its `outputs.safetensors`, shared by the API and
+ * CLI tests.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
@@ -22,10 +23,11 @@ export interface ModelFixture {
   outputs: Map<string, Tensor>;
 }
 
-/** Every model fixture folder (those with a model.safetensors). */
+/** Every model fixture folder (those with a model.safetensors); throws when there is none, so a fixture loop never passes empty. */
 export function modelFixtures(): ModelFixture[] {
-  return readdirSync(HF_FIXTURES)
-    .filter((d) => existsSync(join(HF_FIXTURES, d, 'model.safetensors')))
+  const names = readdirSync(HF_FIXTURES).filter((d) => existsSync(join(HF_FIXTURES, d, 'model.safetensors')));
+  assert.ok(names.length > 0, `no model fixtures (folders with a model.safetensors) in ${HF_FIXTURES}`);
+  return names
     .sort()
     .map((name) => {
       const dir = join(HF_FIXTURES, name);

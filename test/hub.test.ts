@@ -9,7 +9,7 @@ import { isHubModelId } from '../src/hub/hub_common.js';
 import { DEFAULT_HUB_LIMITS } from '../src/hub/hub_limits.js';
 import type { DownloadProgress } from '../src/hub/model_files.js';
 import { resolveModelFiles, type ResolveModelFilesOptions } from '../src/hub/resolve_node.js';
-import { HF_FIXTURES } from './helpers.js';
+import { HF_FIXTURES, requireFixtures } from './helpers.js';
 import {
   CLS_REPO,
   commitOf,
@@ -20,6 +20,7 @@ import {
   sha256Hex,
   startMirror,
   type Mirror,
+  MIRROR_FIXTURES,
   useMirror,
 } from './hub_mirror.js';
 
@@ -42,7 +43,7 @@ async function requestsDuring(m: Mirror, run: () => Promise<unknown>) {
 const repoFolder = (cacheDir: string, repo: string) => join(cacheDir, `models--${repo.replace('/', '--')}`);
 
 describe('local folders and ids', () => {
-  test('an existing folder wins and reads files or null', async () => {
+  test('an existing folder wins and reads files or null', requireFixtures(join(HF_FIXTURES, 'c_cls_050_64_nopad')), async () => {
     const folder = join(HF_FIXTURES, 'c_cls_050_64_nopad');
     const files = await resolveModelFiles(folder, { env: {} });
     assert.deepEqual(await files.read('config.json'), new Uint8Array(await readFile(join(folder, 'config.json'))));
@@ -95,7 +96,7 @@ describe('hub settings from the environment', () => {
     await assert.rejects(hubSettings({}, { HF_HUB_ETAG_TIMEOUT: '1e9' }), /from 0 to 2147483\.647/); // timer limit
   });
 
-  test('the token file written by huggingface-cli login is used', async () => {
+  test('the token file written by huggingface-cli login is used', MIRROR_FIXTURES, async () => {
     const home = join(served.ws.root, 'hf-home');
     await mkdir(home, { recursive: true });
     await writeFile(join(home, 'token'), 'hf_file_token\n');
@@ -103,7 +104,7 @@ describe('hub settings from the environment', () => {
   });
 });
 
-describe('static mirror', () => {
+describe('static mirror', MIRROR_FIXTURES, () => {
   test('downloads a safetensors repo into the HF cache layout, with progress', async () => {
     const events: DownloadProgress[] = [];
     const options = fresh({ progress: (e) => events.push(e) });
@@ -259,7 +260,7 @@ describe('static mirror', () => {
   });
 });
 
-describe('hub-like server (commit ids, CDN redirect, token)', () => {
+describe('hub-like server (commit ids, CDN redirect, token)', MIRROR_FIXTURES, () => {
   let hub: Mirror;
   before(async () => {
     hub = await startMirror(served.ws.tree, { hub: true });

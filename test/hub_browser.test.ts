@@ -10,6 +10,7 @@ import type { DownloadProgress } from '../src/hub/model_files.js';
 import {
   CLS_REPO,
   expectedBytes,
+  MIRROR_FIXTURES,
   SEG_REPO,
   useMirror,
 } from './hub_mirror.js';
@@ -29,7 +30,7 @@ after(() => {
   delete (globalThis as { caches?: unknown }).caches;
 });
 
-test('downloads with progress, then serves the Cache Storage copy without a request', async () => {
+test('downloads with progress, then serves the Cache Storage copy without a request', MIRROR_FIXTURES, async () => {
   const events: DownloadProgress[] = [];
   const files = await browserModelFiles(CLS_REPO, { endpoint: served.mirror.url, onProgress: (e) => events.push(e) });
   const weights = await expectedBytes(CLS_REPO, 'main', 'model.safetensors');
@@ -43,7 +44,7 @@ test('downloads with progress, then serves the Cache Storage copy without a requ
   assert.equal(served.mirror.requests.length, before);
 });
 
-test('a .bin-only repo: the missing safetensors file is remembered as absent', async () => {
+test('a .bin-only repo: the missing safetensors file is remembered as absent', MIRROR_FIXTURES, async () => {
   const files = new BrowserHubFiles(SEG_REPO, { endpoint: served.mirror.url });
   assert.equal(await files.read('model.safetensors'), null);
   assert.deepEqual(await files.read('pytorch_model.bin'), await expectedBytes(SEG_REPO, 'main', 'pytorch_model.bin'));
@@ -52,7 +53,7 @@ test('a .bin-only repo: the missing safetensors file is remembered as absent', a
   await assert.rejects(offline.read('preprocessor_config.json'), /not in the browser cache and offline mode is on/);
 });
 
-test('a corrupt download is rejected and not cached; a missing model is a clear error', async () => {
+test('a corrupt download is rejected and not cached; a missing model is a clear error', MIRROR_FIXTURES, async () => {
   const path = `/${CLS_REPO}/resolve/v1/model.safetensors`;
   served.mirror.corrupt.add(path);
   const files = new BrowserHubFiles(CLS_REPO, { endpoint: served.mirror.url, revision: 'v1' });

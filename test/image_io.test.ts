@@ -15,7 +15,7 @@ import { decodeBmp } from '../src/processing/bmp.js';
 import { cmykToRgb, type RawImage } from '../src/processing/image.js';
 import { decodeImage, encodePng, loadImage, loadSegmentationMap, sniffFormat, writePng } from '../src/processing/image_io_node.js';
 import { pilResize, Resample } from '../src/processing/pil_resample.js';
-import { REAL_FIXTURES, useTempDir } from './helpers.js';
+import { REAL_FIXTURES, requireFixtures, useTempDir } from './helpers.js';
 
 const PHOTOS = join(REAL_FIXTURES, 'images');
 const REFERENCE = join(REAL_FIXTURES, 'reference');
@@ -60,7 +60,7 @@ function makeBmp(o: { width: number; height: number; bits: number; rows?: number
   return out;
 }
 
-describe('real photos', () => {
+describe('real photos', requireFixtures(PHOTOS, REFERENCE), () => {
   for (const name of ['bird', 'cat', 'grace_hopper', 'bird_segmentation', 'dragonfly', 'sunflower']) {
     it(`${name}.bmp decodes like an independent BMP decoder`, async () => {
       const bytes = await readFile(join(PHOTOS, `${name}.bmp`));
@@ -261,7 +261,7 @@ describe('bad inputs', () => {
     await assert.rejects(decodeImage(svg, 'x.svg'), /x\.svg: unsupported or unrecognized image format/);
   });
 
-  it('corrupt, truncated and zero-size images', async () => {
+  it('corrupt, truncated and zero-size images', requireFixtures(PHOTOS), async () => {
     const png = await sharp(Buffer.alloc(8 * 8 * 3, 90), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
     const corrupt = Buffer.from(png);
     corrupt.fill(7, 40);

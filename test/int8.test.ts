@@ -20,7 +20,7 @@ import type { Float32Tensor } from '../src/tensor.js';
 import { importTflite, type TfliteImport } from '../src/weights/tflite/importer.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { QUANTIZATION_METADATA_KEY, readQuantizationRecord } from '../src/quantization/record.js';
-import { assertClose, REAL_FIXTURES } from './helpers.js';
+import { assertClose, REAL_FIXTURES, requireFixtures } from './helpers.js';
 
 const fixture = (...parts: string[]): string => join(REAL_FIXTURES, ...parts);
 const PHOTOS = ['bird.bmp', 'cat.bmp', 'dragonfly.bmp', 'grace_hopper.bmp', 'sunflower.bmp', 'bird_segmentation.bmp', 'cat_720p.jpg', 'pets.jpg'];
@@ -45,7 +45,7 @@ async function probabilities(model: MobileNetV2ForImageClassification, pixelValu
 
 const argmax = (p: Float32Array): number => p.indexOf(Math.max(...p));
 
-describe('int8', () => {
+describe('int8', requireFixtures(REAL_FIXTURES), () => {
   const disposables: Array<{ dispose(): Promise<void> }> = [];
   const photos = new Map<string, Float32Tensor>();
   after(async () => {

@@ -18,16 +18,19 @@ import type { ImageClassificationPipeline } from '../src/pipelines/image_classif
 import type { ImageFeatureExtractionPipeline } from '../src/pipelines/image_feature_extraction.js';
 import type { ImageSegmentationPipeline } from '../src/pipelines/image_segmentation.js';
 import { pipeline } from '../src/pipelines/pipeline_node.js';
-import { REAL_FIXTURES } from './helpers.js';
+import { REAL_FIXTURES, requireFixtures } from './helpers.js';
 
 const image = (name: string): string => join(REAL_FIXTURES, 'images', name);
+const REFERENCE = join(REAL_FIXTURES, 'reference/classifier_reference.json');
+/** Skips the tests on the shared photos when they are missing. */
+const PHOTOS = requireFixtures(join(REAL_FIXTURES, 'images'), REFERENCE);
 
 interface Reference { top5_index_1001: number[]; top5_prob: number[] }
-const reference = JSON.parse(readFileSync(join(REAL_FIXTURES, 'reference/classifier_reference.json'), 'utf8')) as {
+const reference = () => JSON.parse(readFileSync(REFERENCE, 'utf8')) as {
   items: Record<string, Record<string, Reference>>;
 };
 
-describe('image-classification pipeline (shipped mobilenet_v2_1.0_224_quant)', () => {
+describe('image-classification pipeline (shipped mobilenet_v2_1.0_224_quant)', PHOTOS, () => {
   let classifier: ImageClassificationPipeline;
   before(async () => {
     classifier = await pipeline('image-classification');
@@ -76,7 +79,7 @@ describe('image-classification pipeline (shipped mobilenet_v2_1.0_224_quant)', (
   });
 });
 
-describe('image-classification on whole images resized to 224×224 (the reference runtime\'s input)', () => {
+describe('image-classification on whole images resized to 224×224 (the reference runtime\'s input)', PHOTOS, () => {
   it('matches the reference probabilities of the TFLite model within 0.03 on three photos', async () => {
     const processor = new MobileNetV2ImageProcessor({ doCenterCrop: false, size: { height: 224, width: 224 } });
     const classifier = await createPipeline('image-classification', DEFAULT_CLASSIFIER, { processor, readImage: (s) => loadImage(s) });
@@ -84,7 +87,7 @@ describe('image-classification on whole images resized to 224×224 (the referenc
       const names = ['cat', 'grace_hopper', 'bird'];
       const results = await classifier(names.map((n) => image(`${n}.bmp`)), { topK: 1 });
       for (const [i, name] of names.entries()) {
-        const ref = reference.items['mobilenet_v2_1.0_224_quant']![name]!;
+        const ref = reference().items['mobilenet_v2_1.0_224_quant']![name]!;
         assert.equal(results[i]![0]!.index, ref.top5_index_1001[0], name);
         assert.ok(Math.abs(results[i]![0]!.score - ref.top5_prob[0]!) < 0.03, `${name}: ${results[i]![0]!.score} vs ${ref.top5_prob[0]}`);
       }
@@ -94,7 +97,7 @@ describe('image-classification on whole images resized to 224×224 (the referenc
   });
 });
 
-describe('image-segmentation pipeline (shipped deeplabv3_mnv2_pascal_quant)', () => {
+describe('image-segmentation pipeline (shipped deeplabv3_mnv2_pascal_quant)', PHOTOS, () => {
   let segmenter: ImageSegmentationPipeline;
   before(async () => {
     segmenter = await pipeline('image-segmentation');
@@ -146,7 +149,7 @@ describe('image-segmentation pipeline (shipped deeplabv3_mnv2_pascal_quant)', ()
   });
 });
 
-describe('image-feature-extraction pipeline', () => {
+describe('image-feature-extraction pipeline', PHOTOS, () => {
   let extractor: ImageFeatureExtractionPipeline;
   before(async () => {
     extractor = await pipeline('image-feature-extraction', undefined, { batchSize: 2 });
@@ -196,7 +199,7 @@ describe('pipeline factory errors', () => {
     await assert.rejects(pipeline('image-segmentation', '/nonexistent/model/folder'), /nonexistent\/model\/folder/);
   });
 
-  it('without an image reader, asks for decoded pixels; a disposed pipeline cannot run', async () => {
+  it('without an image reader, asks for decoded pixels; a disposed pipeline cannot run', PHOTOS, async () => {
     const classifier = await createPipeline('image-classification', DEFAULT_CLASSIFIER);
     await assert.rejects(classifier('cat.jpg'), /no image reader; pass decoded pixels/);
     const pixels = await loadImage(image('cat.bmp'));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_CLASSIFIER, DEFAULT_SEGMENTER, MODELS_DIR } from '../src/pipelines/default_models_node.js';
 import { checkpointFiles, importTflite } from '../src/weights/tflite/importer.js';
-import { REAL_FIXTURES, REPO_ROOT } from './helpers.js';
+import { REAL_FIXTURES, REPO_ROOT, requireFixtures } from './helpers.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -20,8 +20,8 @@ describe('shipped default models', () => {
 
   for (const folder of [DEFAULT_CLASSIFIER, DEFAULT_SEGMENTER]) {
     const name = folder.split('/').at(-1)!;
-    it(`${name} holds exactly the files convert writes for ${name}.tflite`, () => {
-      const tflite = join(REAL_FIXTURES, 'models', `${name}.tflite`);
+    const tflite = join(REAL_FIXTURES, 'models', `${name}.tflite`);
+    it(`${name} holds exactly the files convert writes for ${name}.tflite`, requireFixtures(tflite), () => {
       const expected = checkpointFiles(importTflite(readFileSync(tflite), `${name}.tflite`));
       assert.deepEqual(readdirSync(folder).sort(), Object.keys(expected).sort());
       for (const [file, bytes] of Object.entries(expected)) {

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { zipSync } from 'fflate';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { parseTorchCheckpoint } from '../src/weights/pytorch.js';
-import { HF_FIXTURES } from './helpers.js';
+import { HF_FIXTURES, requireFixtures } from './helpers.js';
 import { assertRejects, assertSameTensors } from './weights_helpers.js';
 
 const text = (s: string) => [...new TextEncoder().encode(s)];
@@ -69,7 +69,7 @@ function rejects(bytes: Uint8Array, pattern: RegExp): void {
 
 describe('parseTorchCheckpoint on the HF fixtures', () => {
   for (const name of ['c_cls_050_64_nopad', 'f_seg_035_os8_65']) {
-    it(`${name}: pytorch_model.bin holds exactly model.safetensors`, () => {
+    it(`${name}: pytorch_model.bin holds exactly model.safetensors`, requireFixtures(join(HF_FIXTURES, name, 'pytorch_model.bin')), () => {
       const bin = parseTorchCheckpoint(readFileSync(join(HF_FIXTURES, name, 'pytorch_model.bin')), 'pytorch_model.bin');
       const { tensors } = parseSafetensors(readFileSync(join(HF_FIXTURES, name, 'model.safetensors')), 'model.safetensors');
       assertSameTensors(bin, tensors);
@@ -139,7 +139,7 @@ describe('parseTorchCheckpoint on crafted checkpoints', () => {
       /pickle tries to call torch\.ComplexFloatStorage/);
   });
 
-  it('rejects big-endian, legacy, non-torch and corrupt archives', () => {
+  it('rejects big-endian, legacy, non-torch and corrupt archives', requireFixtures(join(HF_FIXTURES, 'c_cls_050_64_nopad/pytorch_model.bin')), () => {
     rejects(checkpoint(statePickle(specs), storages, { 'archive/byteorder': new Uint8Array(text('big')) }), /saved with byteorder "big"; only little-endian/);
     rejects(new Uint8Array([0x80, 0x02, 0x8a, 0x0a]), /legacy \(pre-1\.6, non-zip\) torch\.save format/);
     rejects(zipSync({ 'model.onnx': new Uint8Array(4) }), /expected one <archive>\/data\.pkl in the zip, found 0/);

@@ -6,11 +6,13 @@ import { MobileNetV2Error } from '../src/errors.js';
 import type { Tensor } from '../src/tensor.js';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16, toFloat32 } from '../src/weights/dtype.js';
 import { parseSafetensors, serializeSafetensors } from '../src/weights/safetensors.js';
-import { HF_FIXTURES } from './helpers.js';
+import { HF_FIXTURES, requireFixtures } from './helpers.js';
 import { assertRejects, assertSameTensors } from './weights_helpers.js';
 
 const C_MODEL = join(HF_FIXTURES, 'c_cls_050_64_nopad/model.safetensors');
 const F_MODEL = join(HF_FIXTURES, 'f_seg_035_os8_65/model.safetensors');
+/** The tests below count on the full shared fixture set (its file counts, the c and f models). */
+const SHARED_HF = requireFixtures(C_MODEL, F_MODEL);
 
 function fixtureFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -35,7 +37,7 @@ function rejects(bytes: Uint8Array, pattern: RegExp): void {
   assertRejects(() => parseSafetensors(bytes, 'model.safetensors'), 'model.safetensors', pattern);
 }
 
-describe('parseSafetensors on the HF fixtures', () => {
+describe('parseSafetensors on the HF fixtures', SHARED_HF, () => {
   it('parses every fixture file and covers its data section', () => {
     const files = fixtureFiles(HF_FIXTURES);
     assert.ok(files.length >= 20, `found only ${files.length} fixture files`);
@@ -84,7 +86,7 @@ describe('parseSafetensors on the HF fixtures', () => {
 });
 
 describe('serializeSafetensors', () => {
-  it('reproduces single-dtype fixture files byte for byte', () => {
+  it('reproduces single-dtype fixture files byte for byte', SHARED_HF, () => {
     let compared = 0;
     for (const file of fixtureFiles(HF_FIXTURES)) {
       const bytes = readFileSync(file);
@@ -97,7 +99,7 @@ describe('serializeSafetensors', () => {
     assert.ok(compared >= 15, `only ${compared} single-dtype files`);
   });
 
-  it('orders mixed dtypes by decreasing alignment then name, like the reference library', () => {
+  it('orders mixed dtypes by decreasing alignment then name, like the reference library', SHARED_HF, () => {
     const { tensors, metadata } = parseSafetensors(readFileSync(C_MODEL), 'model.safetensors');
     const out = serializeSafetensors(tensors, metadata);
     const parsed = parseSafetensors(out, 'out.safetensors');
@@ -259,7 +261,7 @@ describe('parseSafetensors rejects bad files', () => {
     rejects(craft({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, 8), /tensor "w" has data_offsets \[0, 16\] beyond the end of the file \(data section is 8 bytes; truncated\?\)/);
   });
 
-  it('a truncated fixture', () => {
+  it('a truncated fixture', SHARED_HF, () => {
     const bytes = readFileSync(C_MODEL);
     rejects(bytes.subarray(0, bytes.length - 100), /tensor "mobilenet_v2\.layer\.9\.reduce_1x1\.normalization\.weight" has data_offsets \[\d+, \d+\] beyond the end of the file/);
     rejects(bytes.subarray(0, 1000), /header length 37880 is beyond the end of the 1000-byte file/);

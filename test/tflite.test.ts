@@ -15,9 +15,11 @@ import { readTflite } from '../src/weights/tflite/reader.js';
 import {
   Buffer as FbBuffer, BuiltinOperator, Model, Operator, OperatorCode, SubGraph, Tensor as FbTensor, TensorType,
 } from '../src/weights/tflite/schema/schema_generated.js';
-import { HF_FIXTURES, REAL_FIXTURES } from './helpers.js';
+import { HF_FIXTURES, REAL_FIXTURES, requireFixtures } from './helpers.js';
 
 const MODELS = join(REAL_FIXTURES, 'models');
+/** Skips the tests on Google's TFLite files when they are missing. */
+const REAL_MODELS = requireFixtures(MODELS);
 const modelBytes = (name: string): Uint8Array => new Uint8Array(readFileSync(join(MODELS, `${name}.tflite`)));
 
 const cache = new Map<string, TfliteImport>();
@@ -84,7 +86,7 @@ function buildTflite(spec: GraphSpec): Uint8Array {
 const floats = (n: number): Uint8Array => new Uint8Array(new Float32Array(n).fill(0.1).buffer);
 
 describe('TFLite reader', () => {
-  it('reads the TF-slim quantized classifier: ops, input quantization, embedded label file', () => {
+  it('reads the TF-slim quantized classifier: ops, input quantization, embedded label file', REAL_MODELS, () => {
     const model = readTflite(modelBytes('mobilenet_v2_1.0_224_quant'), 'cls');
     const counts: Record<string, number> = {};
     for (const op of model.operators) counts[op.op] = (counts[op.op] ?? 0) + 1;
@@ -98,7 +100,7 @@ describe('TFLite reader', () => {
     assert.deepEqual(conv.options, { padding: 'SAME', strideH: 2, strideW: 2, dilationH: 1, dilationW: 1, activation: 'RELU6' });
   });
 
-  it('reads per-channel int8 quantization and dilations', () => {
+  it('reads per-channel int8 quantization and dilations', REAL_MODELS, () => {
     const keras = readTflite(modelBytes('tf2_mobilenet_v2_1.0_224_ptq'), 'keras');
     const weight = keras.tensors[keras.operators[1]!.inputs[1]!]!;
     assert.equal(weight.type, 'INT8');
@@ -114,7 +116,7 @@ describe('TFLite reader', () => {
     assert.throws(() => readTflite(new Uint8Array(3), 'tiny.tflite'), (e) => e instanceof MobileNetV2Error && /only 3 bytes/.test(e.message));
   });
 
-  it('rejects truncated files with an error naming the file, never a crash or garbage', () => {
+  it('rejects truncated files with an error naming the file, never a crash or garbage', REAL_MODELS, () => {
     const bytes = modelBytes('deeplabv3_mnv2_dm05_pascal_quant');
     for (const fraction of [0.001, 0.05, 0.5, 0.9, 0.999]) {
       const cut = bytes.slice(0, Math.floor(bytes.length * fraction));
@@ -173,7 +175,7 @@ describe('TFLite importer: unsupported graphs', () => {
   });
 });
 
-describe('TFLite importer: Google MobileNetV2 releases', () => {
+describe('TFLite importer: Google MobileNetV2 releases', REAL_MODELS, () => {
   const expectations = [
     { name: 'mobilenet_v2_1.0_224_quant', arch: 'MobileNetV2ForImageClassification', dm: 1, divisor: 8, os: 32, size: 224, labels: 1001, table: 'cls' },
     { name: 'tf2_mobilenet_v2_1.0_224_ptq', arch: 'MobileNetV2ForImageClassification', dm: 1, divisor: 8, os: 32, size: 224, labels: 1001, table: 'cls' },

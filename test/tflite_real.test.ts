@@ -16,7 +16,7 @@ import { loadImage, loadSegmentationMap } from '../src/processing/image_io_node.
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import type { Float32Tensor } from '../src/tensor.js';
 import { importTflite } from '../src/weights/tflite/importer.js';
-import { assertClose, REAL_FIXTURES } from './helpers.js';
+import { assertClose, REAL_FIXTURES, requireFixtures } from './helpers.js';
 
 const fixture = (...parts: string[]): string => join(REAL_FIXTURES, ...parts);
 const models: AnyMobileNetV2Model[] = [];
@@ -43,7 +43,7 @@ async function probabilities(model: AnyMobileNetV2Model, pixelValues: Float32Ten
 
 const argmax = (p: Float32Array): number => p.indexOf(Math.max(...p));
 
-describe('converted TFLite models on real photos', () => {
+describe('converted TFLite models on real photos', requireFixtures(REAL_FIXTURES), () => {
   it('float DeepLabV3 257 reproduces the reference 33×33×21 logits', async () => {
     const { model, processor } = load('deeplabv3_257_mv_gpu');
     for (const name of ['bird_segmentation', 'cat']) {

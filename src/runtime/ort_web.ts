@@ -6,10 +6,14 @@
  * (`ort-wasm-simd-threaded.jsep.wasm` with its `.mjs` loader) that runs both the `wasm` and the
  * `webgpu` execution providers, so one import serves every browser.
  */
-import * as ort from 'onnxruntime-web';
-import { check } from '../errors.js';
+import { check, MobileNetV2Error } from '../errors.js';
 import { setOrtModule } from './ort.js';
 
+// onnxruntime-web is an optional peer dependency (Node users never need its 140 MB), so it is
+// imported dynamically: a browser app without it gets this error rather than a bare module failure.
+const ort = await import('onnxruntime-web').catch((cause: unknown) => {
+  throw new MobileNetV2Error('cannot load onnxruntime-web: install onnxruntime-web beside mobilenet-v2 for the browser build (npm install onnxruntime-web)', { code: 'E_RUNTIME', cause });
+});
 setOrtModule(ort);
 
 /** Settings of the WebAssembly runtime; they take effect when the first model is loaded. */

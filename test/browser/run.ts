@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
-import { REAL_FIXTURES, REPO_ROOT } from '../helpers.js';
+import { REAL_FIXTURES, REPO_ROOT, requireFixtures } from '../helpers.js';
 import { ensureChromium, launchChromium } from './chromium.js';
 import { NodeReference, type NodeResult, type Speed } from './node_reference.js';
 import { serveStatic } from './server.js';
@@ -153,6 +153,11 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--serve') {
     const server = await serveStatic(DEMO_DIR, Number(process.argv[3] ?? 8080));
     console.log(`serving the demo at ${server.url} (Ctrl-C stops)`);
+    return;
+  }
+  const { skip } = requireFixtures(CAT, BIRD);
+  if (skip) {
+    console.log(`browser test skipped: it ${skip}`);
     return;
   }
   ensureChromium();

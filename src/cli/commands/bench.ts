@@ -27,8 +27,9 @@ export function register(program: Command): void {
       let report: typeof import('../../../bench/report.js');
       try {
         [harness, report] = await Promise.all([import('../../../bench/harness.js'), import('../../../bench/report.js')]);
-      } catch (err) {
-        throw new MobileNetV2Error(`the benchmark harness is not installed (${(err as Error).message}); run "npm run bench" in a source checkout`);
+      } catch (cause) {
+        // The installed package ships dist/src only: bench/ and its peers live in the source checkout.
+        throw new MobileNetV2Error('mobilenet-v2 bench needs a source checkout: the benchmark harness (bench/) and its peers are not in the installed package; clone the repository, then npm ci && npm run bench', { code: 'E_FILE_NOT_FOUND', cause });
       }
       const result = await harness.runBenchmark({
         quick: flags.quick, model: flags.model, segmentationModel: flags.segmentationModel,
