@@ -34,6 +34,10 @@ export const LIMITS = Object.freeze({
   maxModelInputPixels: 2 ** 24,
   /** Most elements of any tensor (what an int32 index reaches). */
   maxTensorElements: 2 ** 31 - 1,
+  /** Most files read from the zip a TFLite model carries (its metadata: label files). */
+  maxAssociatedFiles: 1000,
+  /** Largest (uncompressed) file read from that zip; bigger ones are skipped. ImageNet's labels are 11 KB. */
+  maxAssociatedFileBytes: 16 * 1024 * 1024,
   /** Deepest nesting of objects and lists in a config file (deeper values crash `JSON.stringify`). */
   maxJsonDepth: 64,
 });
