@@ -3,6 +3,8 @@
  * and the CLI. Row-major (C order), like numpy and torch. Kept independent of ONNX Runtime so that
  * weights and pixels can be handled without a native runtime.
  */
+import { describeValue, LIMITS } from './config/limits.js';
+import { check, type MobileNetV2ErrorCode } from './errors.js';
 
 /** Element types the library reads and writes (safetensors / torch / TFLite names map onto these). */
 export type DType =
@@ -41,11 +43,30 @@ export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Builds a float32 tensor, checking that `data` has as many elements as `shape` says. */
-export function float32Tensor(data: Float32Array, shape: readonly number[]): Float32Tensor {
-  if (data.length !== numel(shape)) {
-    throw new RangeError(`tensor data has ${data.length} elements but shape [${shape.join(', ')}] needs ${numel(shape)}`);
+/**
+ * Number of elements of a shape, checked: throws a {@link MobileNetV2Error} with `code` unless
+ * `shape` is a list of non-negative safe integers with at most {@link LIMITS}.maxTensorElements
+ * elements (so no product overflows and no allocation follows from a nonsense shape).
+ *
+ * @param what names the tensor in the message.
+ */
+export function checkedNumel(shape: readonly number[], what: string, code: MobileNetV2ErrorCode = 'E_INVALID_ARGUMENT'): number {
+  check(Array.isArray(shape), () => `${what}: shape must be a list of sizes, got ${describeValue(shape)}`, code);
+  let n = 1;
+  for (const d of shape) {
+    check(Number.isSafeInteger(d) && d >= 0, () => `${what}: shape ${formatShape(shape)} has a size that is not a non-negative integer (${describeValue(d)})`, code);
+    n *= d;
   }
+  // Checked after the loop: a 0 anywhere makes the product 0, however large the other sizes are.
+  check(n <= LIMITS.maxTensorElements, () => `${what}: shape ${formatShape(shape)} has more than ${LIMITS.maxTensorElements} elements`, code);
+  return n;
+}
+
+/** Builds a float32 tensor, checking the shape and that `data` has as many elements as it says. */
+export function float32Tensor(data: Float32Array, shape: readonly number[]): Float32Tensor {
+  const n = checkedNumel(shape, 'tensor');
+  check(data instanceof Float32Array, () => `tensor data must be a Float32Array, got ${describeValue(data)}`);
+  check(data.length === n, () => `tensor data has ${data.length} elements but shape ${formatShape(shape)} needs ${n}`);
   return { dtype: 'float32', shape: [...shape], data };
 }
 

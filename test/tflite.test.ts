@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Builder } from 'flatbuffers';
+import { Builder, ByteBuffer } from 'flatbuffers';
 import { MobileNetV2Config } from '../src/config/configuration_mobilenet_v2.js';
 import { MobileNetV2Error } from '../src/errors.js';
 import { parameterSpecs } from '../src/model/architecture.js';
@@ -299,5 +299,99 @@ describe('TFLite importer: Google MobileNetV2 releases', REAL_MODELS, () => {
       const processor = MobileNetV2ImageProcessor.fromConfig(json);
       assert.deepEqual(JSON.parse(processor.toJsonString()), { ...json, do_reduce_labels: false });
     }
+  });
+});
+
+/** A fresh copy of the dm0.5 DeepLab file and the generated accessors over it, to patch through their views. */
+function patchable(): { bytes: Uint8Array; graph: SubGraph; model: Model } {
+  const bytes = modelBytes('deeplabv3_mnv2_dm05_pascal_quant');
+  const model = Model.getRootAsModel(new ByteBuffer(bytes));
+  return { bytes, graph: model.subgraphs(0)!, model };
+}
+
+/** File position of a table's field (`vtableSlot` as in the generated accessor), found through the flatbuffer's vtable. */
+function fieldPosition(table: { bb: ByteBuffer | null; bb_pos: number }, vtableSlot: number): number {
+  const offset = table.bb!.__offset(table.bb_pos, vtableSlot);
+  assert.ok(offset > 0, 'the field is present');
+  return table.bb_pos + offset;
+}
+
+/** Asserts that importing `bytes` fails within seconds with `code` and a one-line message matching `message`. */
+function failsQuickly(bytes: Uint8Array, code: string, message: RegExp): void {
+  const start = performance.now();
+  assert.throws(() => importTflite(bytes, 'hostile.tflite'),
+    (e) => e instanceof MobileNetV2Error && e.code === code && message.test(e.message) && !e.message.includes('\n'));
+  assert.ok(performance.now() - start < 5000, `took ${performance.now() - start} ms`);
+}
+
+describe('TFLite importer: corrupt files end in E_CHECKPOINT_CORRUPT, never a hang or a RangeError', () => {
+  const ops = readTflite(modelBytes('deeplabv3_mnv2_dm05_pascal_quant'), 'dm05').operators;
+  for (const kind of ['QUANTIZE', 'CONV_2D', 'ADD']) {
+    it(`an operator (${kind}) that reads its own output`, () => {
+      const index = ops.find((op) => op.op === kind)!.index;
+      const { bytes, graph } = patchable();
+      const op = graph.operators(index)!;
+      op.inputsArray()![0] = op.outputs(0)!; // the view writes into `bytes`
+      failsQuickly(bytes, 'E_CHECKPOINT_CORRUPT', new RegExp(`operator ${index} \\(${kind}\\) reads tensor \\d+ .*which it writes itself \\(a cycle`));
+    });
+  }
+
+  it('an operator that reads what a later operator writes', () => {
+    const { bytes, graph } = patchable();
+    const last = graph.operators(graph.operatorsLength() - 1)!;
+    graph.operators(0)!.inputsArray()![0] = last.outputs(0)!;
+    failsQuickly(bytes, 'E_CHECKPOINT_CORRUPT', /operator 0 \(CONV_2D\) reads tensor .*which the later operator \d+ writes/);
+  });
+
+  it('a tensor whose buffer index is out of range', () => {
+    const { bytes, graph } = patchable();
+    const weight = graph.tensors(ops[0]!.inputs[1]!)!;
+    new DataView(bytes.buffer).setUint32(fieldPosition(weight, 8), 0x00ffffff, true);
+    failsQuickly(bytes, 'E_CHECKPOINT_CORRUPT', /tensor \d+ ".*" uses buffer 16777215, but the file has \d+/);
+  });
+
+  it('a vector length of 2³¹ − 1 and a table offset past the end of the file', () => {
+    const huge = patchable();
+    const inputs = huge.graph.operators(0)!.inputsArray()!;
+    new DataView(huge.bytes.buffer).setInt32(inputs.byteOffset - 4, 0x7fffffff, true);
+    failsQuickly(huge.bytes, 'E_CHECKPOINT_CORRUPT', /truncated or corrupt TFLite file \(read of 2147483647 bytes/);
+    const far = patchable();
+    new DataView(far.bytes.buffer).setInt32(fieldPosition(far.graph.tensors(0)!, 4), 0x7ffffff0, true);
+    failsQuickly(far.bytes, 'E_CHECKPOINT_CORRUPT', /truncated or corrupt TFLite file \(read of 4 bytes at offset \d+/);
+  });
+
+  it('negative sizes, overflowing shapes and buffers shorter than their shape', () => {
+    const negative = patchable();
+    negative.graph.tensors(ops[0]!.inputs[1]!)!.shapeArray()![0] = -3;
+    failsQuickly(negative.bytes, 'E_CHECKPOINT_CORRUPT', /tensor \d+ ".*": shape \[-3, .*not a non-negative integer \(-3\)/);
+    const overflow = patchable();
+    overflow.graph.tensors(overflow.graph.inputs(0)!)!.shapeArray()!.set([65536, 65536, 65536, 3]);
+    failsQuickly(overflow.bytes, 'E_CHECKPOINT_CORRUPT', /shape \[65536, 65536, 65536, 3\] has more than 2147483647 elements/);
+    const short = patchable();
+    const shape = short.graph.tensors(ops[0]!.inputs[1]!)!.shapeArray()!;
+    shape[0] = shape[0]! + 1;
+    failsQuickly(short.bytes, 'E_CHECKPOINT_CORRUPT', /: \d+ bytes of data, but shape \[\d+, 3, 3, 3\] of UINT8 needs \d+/);
+  });
+
+  it('a graph input that is the omitted-tensor marker -1', () => {
+    const { bytes, graph } = patchable();
+    graph.inputsArray()![0] = -1;
+    failsQuickly(bytes, 'E_CHECKPOINT_CORRUPT', /graph input refers to tensor -1/);
+  });
+
+  it('an input tensor too large for the config is an unsupported model, not a crash', () => {
+    const { bytes, graph } = patchable();
+    graph.tensors(graph.inputs(0)!)!.shapeArray()!.set([1, 9000, 9000, 3]);
+    failsQuickly(bytes, 'E_CHECKPOINT_MISMATCH', /unsupported model: config field "image_size" must be an integer from 1 to 8192, got 9000/);
+  });
+
+  it('a convolution without weights is an unsupported model', () => {
+    const bytes = buildTflite({
+      tensors: [{ name: 'input', shape: [1, 8, 8, 3] }, { name: 'out', shape: [1, 8, 8, 3] }],
+      ops: [{ op: BuiltinOperator.CONV_2D, inputs: [0], outputs: [1] }],
+      inputs: [0],
+      outputs: [1],
+    });
+    failsQuickly(bytes, 'E_CHECKPOINT_MISMATCH', /unsupported model: CONV_2D #0 has 1 inputs and 1 outputs/);
   });
 });

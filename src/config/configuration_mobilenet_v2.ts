@@ -3,7 +3,8 @@
  * read from either form of `config.json` (the full `to_dict()` or the diff that `save_pretrained`
  * writes) and written back in transformers' format.
  */
-import { MobileNetV2Error, check } from '../errors.js';
+import { MobileNetV2Error } from '../errors.js';
+import { checkConfig, checkJsonDepth, describeValue, LIMITS } from './limits.js';
 import { PRETRAINED_CONFIG_DEFAULTS } from './pretrained_config_defaults.js';
 
 /** `problem_type` values transformers knows. */
@@ -58,19 +59,27 @@ type NumberField = 'numChannels' | 'imageSize' | 'depthMultiplier' | 'depthDivis
   | 'outputStride' | 'classifierDropoutProb' | 'initializerRange' | 'layerNormEps' | 'semanticLossIgnoreIndex';
 type BoolField = 'firstLayerIsExpansion' | 'finegrainedOutput' | 'tfPadding';
 
-/** JSON key, default and value check of each MobileNetV2-specific number field, in transformers' order. */
+const isInt = (v: number, min: number, max: number): boolean => Number.isInteger(v) && v >= min && v <= max;
+const isPowerOfTwo = (v: number): boolean => Number.isInteger(v) && v > 0 && (v & (v - 1)) === 0;
+const { maxChannelRounding, maxEpsOrRange } = LIMITS;
+
+/**
+ * JSON key, default and value check (bounds from {@link LIMITS}) of each MobileNetV2-specific number
+ * field, in transformers' order.
+ */
 const NUMBER_FIELDS: ReadonlyArray<[NumberField, string, number, (v: number) => boolean, string]> = [
-  ['numChannels', 'num_channels', 3, (v) => Number.isInteger(v) && v > 0, 'a positive integer'],
-  ['imageSize', 'image_size', 224, (v) => Number.isInteger(v) && v > 0, 'a positive integer'],
-  ['depthMultiplier', 'depth_multiplier', 1.0, (v) => v > 0, 'greater than zero'],
-  ['depthDivisibleBy', 'depth_divisible_by', 8, (v) => Number.isInteger(v) && v > 0, 'a positive integer'],
-  ['minDepth', 'min_depth', 8, (v) => Number.isInteger(v) && v > 0, 'a positive integer'],
-  ['expandRatio', 'expand_ratio', 6.0, (v) => v > 0, 'greater than zero'],
-  ['outputStride', 'output_stride', 32, (v) => Number.isInteger(v) && v > 0 && (v & (v - 1)) === 0, 'a power of two'],
+  ['numChannels', 'num_channels', 3, (v) => isInt(v, 1, LIMITS.maxNumChannels), `an integer from 1 to ${LIMITS.maxNumChannels}`],
+  ['imageSize', 'image_size', 224, (v) => isInt(v, 1, LIMITS.maxImageSize), `an integer from 1 to ${LIMITS.maxImageSize}`],
+  ['depthMultiplier', 'depth_multiplier', 1.0, (v) => v > 0 && v <= LIMITS.maxDepthMultiplier, `in (0, ${LIMITS.maxDepthMultiplier}]`],
+  ['depthDivisibleBy', 'depth_divisible_by', 8, (v) => isInt(v, 1, maxChannelRounding), `an integer from 1 to ${maxChannelRounding}`],
+  ['minDepth', 'min_depth', 8, (v) => isInt(v, 1, maxChannelRounding), `an integer from 1 to ${maxChannelRounding}`],
+  ['expandRatio', 'expand_ratio', 6.0, (v) => v > 0 && v <= LIMITS.maxExpandRatio, `in (0, ${LIMITS.maxExpandRatio}]`],
+  ['outputStride', 'output_stride', 32, (v) => isPowerOfTwo(v) && v <= LIMITS.maxOutputStride, `a power of two up to ${LIMITS.maxOutputStride}`],
   ['classifierDropoutProb', 'classifier_dropout_prob', 0.8, (v) => v >= 0 && v <= 1, 'in [0, 1]'],
-  ['initializerRange', 'initializer_range', 0.02, (v) => v >= 0, 'non-negative'],
-  ['layerNormEps', 'layer_norm_eps', 0.001, (v) => v >= 0, 'non-negative'],
-  ['semanticLossIgnoreIndex', 'semantic_loss_ignore_index', 255, Number.isInteger, 'an integer'],
+  ['initializerRange', 'initializer_range', 0.02, (v) => v >= 0 && v <= maxEpsOrRange, `in [0, ${maxEpsOrRange}]`],
+  ['layerNormEps', 'layer_norm_eps', 0.001, (v) => v >= 0 && v <= maxEpsOrRange, `in [0, ${maxEpsOrRange}]`],
+  ['semanticLossIgnoreIndex', 'semantic_loss_ignore_index', 255, (v) => isInt(v, -LIMITS.maxAbsIgnoreIndex, LIMITS.maxAbsIgnoreIndex),
+    `an integer of at most ${LIMITS.maxAbsIgnoreIndex} in magnitude`],
 ];
 const BOOL_FIELDS: ReadonlyArray<[BoolField, string, boolean]> = [
   ['firstLayerIsExpansion', 'first_layer_is_expansion', true],
@@ -85,6 +94,18 @@ const OWN_KEYS = new Set<string>([
 
 /** The `transformers_version` written into saved configs. */
 export const TRANSFORMERS_VERSION = '4.56.0';
+
+/** Checks that `id2label` maps exactly the indices 0..n-1 (n ≤ the label limit) to strings. */
+function checkId2label(id2label: Record<number, string>): void {
+  checkConfig(typeof id2label === 'object' && id2label !== null && !Array.isArray(id2label), 'config field "id2label" must be an object');
+  const keys = Object.keys(id2label);
+  checkConfig(keys.length <= LIMITS.maxLabels, () => `config field "id2label" has ${keys.length} labels, more than the limit of ${LIMITS.maxLabels}`);
+  // Integer-like keys enumerate in ascending order, so 0..n-1 means keys[i] === String(i).
+  const bad = keys.findIndex((k, i) => k !== String(i));
+  checkConfig(bad < 0, () => `config field "id2label" must have the keys 0..${keys.length - 1}, but has ${JSON.stringify(keys[bad])}`);
+  const notString = keys.find((k) => typeof id2label[Number(k)] !== 'string');
+  checkConfig(notString === undefined, () => `config field "id2label" maps ${notString} to ${describeValue(id2label[Number(notString)])}, not a string`);
+}
 
 function defaultId2label(n: number): Record<number, string> {
   return Object.fromEntries(Array.from({ length: n }, (_, i) => [i, `LABEL_${i}`]));
@@ -118,33 +139,36 @@ export class MobileNetV2Config {
   constructor(init: MobileNetV2ConfigInit = {}) {
     for (const [field, key, fallback, valid, rule] of NUMBER_FIELDS) {
       const value = init[field] ?? fallback;
-      check(typeof value === 'number' && Number.isFinite(value) && valid(value),
-        `config field "${key}" must be ${rule}, got ${JSON.stringify(value)}`);
+      checkConfig(typeof value === 'number' && Number.isFinite(value) && valid(value),
+        () => `config field "${key}" must be ${rule}, got ${describeValue(value)}`);
       this[field] = value;
     }
     for (const [field, key, fallback] of BOOL_FIELDS) {
       const value = init[field] ?? fallback;
-      check(typeof value === 'boolean', `config field "${key}" must be true or false, got ${JSON.stringify(value)}`);
+      checkConfig(typeof value === 'boolean', () => `config field "${key}" must be true or false, got ${describeValue(value)}`);
       this[field] = value;
     }
     const act = init.hiddenAct ?? 'relu6';
-    check((SUPPORTED_ACTIVATIONS as readonly string[]).includes(act),
-      `config field "hidden_act" is ${JSON.stringify(act)}; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
+    checkConfig((SUPPORTED_ACTIVATIONS as readonly string[]).includes(act),
+      () => `config field "hidden_act" is ${describeValue(act)}; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
     this.hiddenAct = act;
     const problemType = init.problemType ?? null;
-    check(problemType === null || (PROBLEM_TYPES as readonly string[]).includes(problemType),
-      `config field "problem_type" is ${JSON.stringify(problemType)}; expected regression, single_label_classification or multi_label_classification`);
+    checkConfig(problemType === null || (PROBLEM_TYPES as readonly string[]).includes(problemType),
+      () => `config field "problem_type" is ${describeValue(problemType)}; expected regression, single_label_classification or multi_label_classification`);
     this.problemType = problemType;
     if (init.id2label) {
+      checkId2label(init.id2label);
       this.id2label = { ...init.id2label };
     } else {
       const n = init.numLabels ?? 2;
-      check(Number.isInteger(n) && n >= 0, `config field "num_labels" must be a non-negative integer, got ${n}`);
+      checkConfig(Number.isInteger(n) && n >= 0 && n <= LIMITS.maxLabels,
+        () => `config field "num_labels" must be an integer from 0 to ${LIMITS.maxLabels}, got ${describeValue(n)}`);
       this.id2label = defaultId2label(n);
     }
+    checkConfig(init.architectures == null || Array.isArray(init.architectures), 'config field "architectures" must be a list of class names');
     for (const arch of init.architectures ?? []) {
-      check((ARCHITECTURES as readonly string[]).includes(arch),
-        `config field "architectures" names ${JSON.stringify(arch)}; supported: ${ARCHITECTURES.join(', ')}`);
+      checkConfig((ARCHITECTURES as readonly string[]).includes(arch),
+        () => `config field "architectures" names ${describeValue(arch)}; supported: ${ARCHITECTURES.join(', ')}`);
     }
     this.architectures = init.architectures ? [...init.architectures] : null;
     this.outputHiddenStates = init.outputHiddenStates ?? false;
@@ -185,22 +209,19 @@ export class MobileNetV2Config {
    * rejected. `source` names the file in error messages.
    */
   static fromJSON(json: unknown, source = 'config.json'): MobileNetV2Config {
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-      throw new MobileNetV2Error(`${source}: expected a JSON object`);
-    }
-    const obj = json as Record<string, unknown>;
-    const modelType = obj['model_type'];
-    if (modelType !== undefined && modelType !== 'mobilenet_v2') {
-      throw new MobileNetV2Error(`${source}: model_type is ${JSON.stringify(modelType)}, not "mobilenet_v2"`);
-    }
     const init: MobileNetV2ConfigInit = { extra: {} };
-    const typed = <T>(key: string, type: string): T | undefined => {
-      const v = obj[key];
-      if (v === undefined || v === null) return undefined;
-      if (typeof v !== type) throw new MobileNetV2Error(`${source}: field "${key}" must be a ${type}, got ${JSON.stringify(v)}`);
-      return v as T;
-    };
     try {
+      checkConfig(typeof json === 'object' && json !== null && !Array.isArray(json), 'expected a JSON object');
+      checkJsonDepth(json, 'the JSON');
+      const obj = json as Record<string, unknown>;
+      const modelType = obj['model_type'];
+      checkConfig(modelType === undefined || modelType === 'mobilenet_v2', () => `model_type is ${describeValue(modelType)}, not "mobilenet_v2"`);
+      const typed = <T>(key: string, type: string): T | undefined => {
+        const v = obj[key];
+        if (v === undefined || v === null) return undefined;
+        checkConfig(typeof v === type, () => `field "${key}" must be a ${type}, got ${describeValue(v)}`);
+        return v as T;
+      };
       for (const [field, key] of NUMBER_FIELDS) init[field] = typed<number>(key, 'number');
       for (const [field, key] of BOOL_FIELDS) init[field] = typed<boolean>(key, 'boolean');
       init.hiddenAct = typed<HiddenAct>('hidden_act', 'string');
@@ -209,10 +230,13 @@ export class MobileNetV2Config {
       init.returnDict = typed<boolean>('return_dict', 'boolean');
       const id2label = obj['id2label'];
       if (id2label !== undefined && id2label !== null) {
-        check(typeof id2label === 'object' && !Array.isArray(id2label), `field "id2label" must be an object`);
+        checkConfig(typeof id2label === 'object' && !Array.isArray(id2label), 'field "id2label" must be an object');
+        const entries = Object.entries(id2label as Record<string, unknown>);
+        checkConfig(entries.length <= LIMITS.maxLabels, () => `field "id2label" has ${entries.length} labels, more than the limit of ${LIMITS.maxLabels}`);
         init.id2label = {};
-        for (const [k, name] of Object.entries(id2label as Record<string, unknown>)) {
-          check(/^\d+$/.test(k), `field "id2label" has a non-integer key ${JSON.stringify(k)}`);
+        for (const [k, name] of entries) {
+          checkConfig(/^\d+$/.test(k), () => `field "id2label" has a non-integer key ${describeValue(k)}`);
+          checkConfig(typeof name === 'string' || typeof name === 'number', () => `field "id2label" maps ${k} to ${describeValue(name)}, not a name`);
           init.id2label[Number(k)] = String(name);
         }
       } else {
@@ -220,14 +244,14 @@ export class MobileNetV2Config {
       }
       const arch = obj['architectures'];
       if (arch !== undefined && arch !== null) {
-        check(Array.isArray(arch) && arch.every((a) => typeof a === 'string'), `field "architectures" must be a list of class names`);
+        checkConfig(Array.isArray(arch) && arch.every((a) => typeof a === 'string'), `field "architectures" must be a list of class names`);
         init.architectures = arch as Architecture[];
       }
       for (const [k, v] of Object.entries(obj)) if (!OWN_KEYS.has(k)) init.extra![k] = v;
       return new MobileNetV2Config(init);
     } catch (err) {
       if (err instanceof MobileNetV2Error && !err.message.startsWith(source)) {
-        throw new MobileNetV2Error(`${source}: ${err.message}`);
+        throw new MobileNetV2Error(`${source}: ${err.message}`, { code: err.code, cause: err });
       }
       throw err;
     }

@@ -9,6 +9,7 @@
  */
 import type { InferenceSession } from 'onnxruntime-common';
 import type { Architecture, MobileNetV2Config, ProblemType } from '../config/configuration_mobilenet_v2.js';
+import { LIMITS } from '../config/limits.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import type { ModelFiles } from '../hub/model_files.js';
 import { encodeModel } from '../onnx/proto.js';
@@ -396,5 +397,6 @@ function checkPixelValues(pixelValues: Float32Tensor, numChannels: number): void
   check(s.length === 4, `pixel_values must have 4 dimensions [batch, channels, height, width], got shape ${formatShape(s)}`);
   check(s[1] === numChannels, `pixel_values has ${s[1]} channels but the model expects ${numChannels} (shape ${formatShape(s)})`);
   check(s.every((d) => Number.isInteger(d) && d > 0), `pixel_values has an empty dimension: ${formatShape(s)}`);
+  check(s[0]! * s[2]! * s[3]! <= LIMITS.maxModelInputPixels, () => `pixel_values ${formatShape(s)} has more than ${LIMITS.maxModelInputPixels} pixels (batch × height × width), too many to run`);
   check(pixelValues.data.length === s.reduce((a, b) => a * b, 1), `pixel_values data has ${pixelValues.data.length} values for shape ${formatShape(s)}`);
 }

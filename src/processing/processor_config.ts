@@ -4,7 +4,8 @@
  * `feature_extractor_type`), rejects wrong types with an error naming the key, and writes what
  * `save_pretrained` writes: sorted keys, two-space indent, Python's float formatting.
  */
-import { check, MobileNetV2Error } from '../errors.js';
+import { checkConfig, checkJsonDepth, describeValue, LIMITS } from '../config/limits.js';
+import { MobileNetV2Error } from '../errors.js';
 import { isResampleCode, Resample, type ResampleCode } from './pil_resample.js';
 
 /** Target of the resize step: the shorter side, or an exact height × width. */
@@ -85,63 +86,73 @@ const CLASS_KEYS = ['image_processor_type', 'feature_extractor_type'] as const;
 // Dict keys of size / crop_size in JSON spelling.
 const SIZE_KEYS: Readonly<Record<string, string>> = { shortest_edge: 'shortestEdge', longest_edge: 'longestEdge', height: 'height', width: 'width' };
 
-function describe(v: unknown): string {
-  return JSON.stringify(v) ?? String(v);
-}
-
-function isPositiveInt(v: unknown): v is number {
-  return Number.isInteger(v) && (v as number) > 0;
-}
-
 function isDict(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function positiveInt(v: unknown, field: string): number {
-  check(isPositiveInt(v), () => `${field} must be a positive integer, got ${describe(v)}`);
-  return v;
+/** One side of a size: an integer from 1 to {@link LIMITS}.maxImageSide. */
+function side(v: unknown, field: string): number {
+  checkConfig(Number.isInteger(v) && (v as number) > 0 && (v as number) <= LIMITS.maxImageSide,
+    () => `${field} must be an integer from 1 to ${LIMITS.maxImageSide}, got ${describeValue(v)}`);
+  return v as number;
+}
+
+/** A height × width within {@link LIMITS}.maxResizePixels. */
+function area(height: number, width: number, field: string): { height: number; width: number } {
+  checkConfig(height * width <= LIMITS.maxResizePixels,
+    () => `${field} is ${height}×${width} = ${height * width} pixels, above the limit of ${LIMITS.maxResizePixels}`);
+  return { height, width };
 }
 
 function heightWidth(dict: Record<string, unknown>, field: string): { height: number; width: number } {
-  return { height: positiveInt(dict.height, `${field}.height`), width: positiveInt(dict.width, `${field}.width`) };
+  return area(side(dict.height, `${field}.height`), side(dict.width, `${field}.width`), field);
 }
 
 function pair(value: unknown[], field: string): { height: number; width: number } {
-  check(value.length === 2, () => `${field} must be [height, width], got ${describe(value)}`);
-  return { height: positiveInt(value[0], `${field}[0]`), width: positiveInt(value[1], `${field}[1]`) };
+  checkConfig(value.length === 2, () => `${field} must be [height, width], got ${describeValue(value)}`);
+  return area(side(value[0], `${field}[0]`), side(value[1], `${field}[1]`), field);
+}
+
+/** A shortest edge: its square (the smallest image it resizes to) must fit the pixel limit. */
+function shortestEdge(v: unknown, field: string): number {
+  const s = side(v, field);
+  area(s, s, field);
+  return s;
 }
 
 /** `get_size_dict(size, default_to_square=False)`: a number is the shortest edge. */
 function toResizeSize(value: unknown, field: string): ResizeSize {
-  if (typeof value === 'number') return { shortestEdge: positiveInt(value, field) };
+  if (typeof value === 'number') return { shortestEdge: shortestEdge(value, field) };
   if (Array.isArray(value)) return pair(value, field);
-  check(isDict(value), () => `${field} must be a number, [height, width] or an object, got ${describe(value)}`);
+  checkConfig(isDict(value), () => `${field} must be a number, [height, width] or an object, got ${describeValue(value)}`);
   const keys = Object.keys(value).sort().join(',');
-  if (keys === 'shortestEdge') return { shortestEdge: positiveInt(value.shortestEdge, `${field}.shortest_edge`) };
+  if (keys === 'shortestEdge') return { shortestEdge: shortestEdge(value.shortestEdge, `${field}.shortest_edge`) };
   if (keys === 'longestEdge,shortestEdge') {
-    return { shortestEdge: positiveInt(value.shortestEdge, `${field}.shortest_edge`), longestEdge: positiveInt(value.longestEdge, `${field}.longest_edge`) };
+    return { shortestEdge: shortestEdge(value.shortestEdge, `${field}.shortest_edge`), longestEdge: side(value.longestEdge, `${field}.longest_edge`) };
   }
   if (keys === 'height,width') return heightWidth(value, field);
-  throw new MobileNetV2Error(`${field} must have the keys {shortest_edge} (optionally with longest_edge) or {height, width} for this processor, got {${Object.keys(value).join(', ')}}`);
+  throw new MobileNetV2Error(`${field} must have the keys {shortest_edge} (optionally with longest_edge) or {height, width} for this processor, got {${Object.keys(value).join(', ')}}`,
+    { code: 'E_CONFIG_INVALID' });
 }
 
 /** `get_size_dict(crop_size)`: a number is a square. */
 function toCropSize(value: unknown, field: string): CropSize {
   if (typeof value === 'number') {
-    const n = positiveInt(value, field);
-    return { height: n, width: n };
+    const n = side(value, field);
+    return area(n, n, field);
   }
   if (Array.isArray(value)) return pair(value, field);
-  check(isDict(value), () => `${field} must be a number, [height, width] or an object, got ${describe(value)}`);
+  checkConfig(isDict(value), () => `${field} must be a number, [height, width] or an object, got ${describeValue(value)}`);
   const keys = Object.keys(value).sort().join(',');
-  check(keys === 'height,width', () => `${field} must have the keys {height, width}, got {${Object.keys(value).join(', ')}}`);
+  checkConfig(keys === 'height,width', () => `${field} must have the keys {height, width}, got {${Object.keys(value).join(', ')}}`);
   return heightWidth(value, field);
 }
 
 function toMeanOrStd(value: unknown, field: string): number | number[] {
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   if (finite(value)) return value;
-  check(Array.isArray(value) && value.length > 0 && value.every(finite), () => `${field} must be a number or a non-empty list of numbers, got ${describe(value)}`);
+  checkConfig(Array.isArray(value) && value.length > 0 && value.length <= LIMITS.maxNumChannels && value.every(finite),
+    () => `${field} must be a finite number or a list of 1 to ${LIMITS.maxNumChannels} (one per channel), got ${describeValue(value)}`);
   return [...value];
 }
 
@@ -153,20 +164,20 @@ function toSetting(key: SettingKey, value: unknown, field: string): ImageProcess
     case 'cropSize':
       return toCropSize(value, field);
     case 'resample':
-      check(isResampleCode(value), () => `${field} must be a Pillow filter code 0-5 (0 NEAREST, 2 BILINEAR, 3 BICUBIC, ...), got ${describe(value)}`);
+      checkConfig(isResampleCode(value), () => `${field} must be a Pillow filter code 0-5 (0 NEAREST, 2 BILINEAR, 3 BICUBIC, ...), got ${describeValue(value)}`);
       return value;
     case 'rescaleFactor':
-      check(typeof value === 'number' && Number.isFinite(value), () => `${field} must be a number, got ${describe(value)}`);
+      checkConfig(typeof value === 'number' && Number.isFinite(value), () => `${field} must be a finite number, got ${describeValue(value)}`);
       return value;
     case 'imageMean':
       return toMeanOrStd(value, field);
     case 'imageStd': {
       const std = toMeanOrStd(value, field);
-      check(!(Array.isArray(std) ? std : [std]).includes(0), () => `${field} must not contain 0 (it divides the pixels)`);
+      checkConfig(!(Array.isArray(std) ? std : [std]).includes(0), () => `${field} must not contain 0 (it divides the pixels)`);
       return std;
     }
     default:
-      check(typeof value === 'boolean', () => `${field} must be true or false, got ${describe(value)}`);
+      checkConfig(typeof value === 'boolean', () => `${field} must be true or false, got ${describeValue(value)}`);
       return value;
   }
 }
@@ -181,7 +192,7 @@ export function resolveSettings(base: Readonly<ImageProcessorSettings>, options:
   const settings = { ...base } as Record<SettingKey, unknown>;
   for (const [key, value] of Object.entries(options ?? {})) {
     if (value === undefined) continue;
-    check(key in JSON_KEYS, () => `${source}: unknown image-processor option ${JSON.stringify(key)}`);
+    checkConfig(key in JSON_KEYS, () => `${source}: unknown image-processor option ${JSON.stringify(key)}`);
     settings[key as SettingKey] = toSetting(key as SettingKey, value, `${source}: ${key}`);
   }
   return settings as unknown as ImageProcessorSettings;
@@ -200,7 +211,8 @@ function camelSize(value: unknown): unknown {
  * @throws MobileNetV2Error naming `source` and the key when a value has the wrong type.
  */
 export function optionsFromJson(json: unknown, source: string): { options: ImageProcessorOptions; extra: Record<string, unknown> } {
-  check(isDict(json), () => `${source}: expected a JSON object, got ${describe(json)}`);
+  checkConfig(isDict(json), () => `${source}: expected a JSON object, got ${describeValue(json)}`);
+  checkJsonDepth(json, source);
   const options: Record<string, unknown> = {};
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(json)) {
@@ -208,7 +220,7 @@ export function optionsFromJson(json: unknown, source: string): { options: Image
     if (setting === undefined) {
       extra[key] = value;
     } else if (value === null) {
-      check(NULL_MEANS_DEFAULT.has(setting), () => `${source}: ${key} must not be null`);
+      checkConfig(NULL_MEANS_DEFAULT.has(setting), () => `${source}: ${key} must not be null`);
     } else {
       // Validate here so that the message names the JSON key, not the camelCase option.
       options[setting] = toSetting(setting, setting === 'size' || setting === 'cropSize' ? camelSize(value) : value, `${source}: ${key}`);
@@ -233,7 +245,7 @@ export interface ParsedProcessorConfig {
 export function parseProcessorConfig(json: unknown, source: string): ParsedProcessorConfig {
   const { options, extra } = optionsFromJson(json, source);
   for (const key of CLASS_KEYS) {
-    check(extra[key] === undefined || typeof extra[key] === 'string', () => `${source}: ${key} must be a string, got ${describe(extra[key])}`);
+    checkConfig(extra[key] === undefined || typeof extra[key] === 'string', () => `${source}: ${key} must be a string, got ${describeValue(extra[key])}`);
     delete extra[key];
   }
   return { settings: resolveSettings(DEFAULT_SETTINGS, options, source), extra };

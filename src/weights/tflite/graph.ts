@@ -74,7 +74,13 @@ const SEGMENTATION_HEAD = ['conv_pool', 'conv_aspp', 'conv_projection', 'classif
 function unsupported(source: string, why: string): MobileNetV2Error {
   return new MobileNetV2Error(
     `${source}: unsupported model: not a MobileNetV2 classifier or DeepLabV3 + MobileNetV2 segmenter (${why})`,
+    { code: 'E_CHECKPOINT_MISMATCH' },
   );
+}
+
+/** Throws `E_CHECKPOINT_MISMATCH` ("unsupported model") with `message` unless `condition` holds. */
+export function checkSupported(condition: unknown, message: () => string): asserts condition {
+  check(condition, message, 'E_CHECKPOINT_MISMATCH');
 }
 
 /** `CONV_2D ×36, ADD ×10, …`: what a graph consists of, for error messages. */
@@ -97,10 +103,14 @@ class Wiring {
     return this.producers.get(this.root(tensor));
   }
 
-  /** The tensor `tensor` is a requantized/reshaped copy of (itself if it is not one). */
+  /**
+   * The tensor `tensor` is a requantized/reshaped copy of (itself if it is not one). Ends: the reader
+   * guarantees that every operator reads only what earlier operators wrote, so each step goes back.
+   */
   root(tensor: number): number {
     let op = this.producers.get(tensor);
-    while (op && PASS_THROUGH.has(op.op)) {
+    for (let steps = 0; op && PASS_THROUGH.has(op.op); steps++) {
+      check(steps < this.model.operators.length, `the walk back from tensor ${tensor} does not end`, 'E_INTERNAL');
       tensor = op.inputs[0]!;
       op = this.producers.get(tensor);
     }
@@ -119,6 +129,12 @@ class Wiring {
   }
 }
 
+/** Whether `op` has what the checks below read: one output, a first input, and a convolution's weights. */
+function hasOperands(op: TfliteOperator): boolean {
+  const needed = op.op === 'CONV_2D' || op.op === 'DEPTHWISE_CONV_2D' ? 2 : 1;
+  return op.outputs.length === 1 && op.inputs.length >= needed && op.inputs.slice(0, needed).every((t) => t >= 0);
+}
+
 /** Assigns every convolution to a module; rejects unknown ops and convolutions with foreign names. */
 function findConvs(model: TfliteModel, source: string): { convs: Map<string, ConvNode>; scheme: NamingScheme } {
   const convs = new Map<string, ConvNode>();
@@ -132,7 +148,7 @@ function findConvs(model: TfliteModel, source: string): { convs: Map<string, Con
       foreign.push(weight ? `"${weight.name.split(';')[0]}"` : `${op.op} #${op.index}`);
       continue;
     }
-    check(!convs.has(match.module), () => `${source}: unsupported model: two convolutions map to ${match.module}`);
+    checkSupported(!convs.has(match.module), () => `${source}: unsupported model: two convolutions map to ${match.module}`);
     if (match.scheme !== 'DeepLab') schemes.add(match.scheme);
     const bias = op.inputs[2] !== undefined && op.inputs[2] >= 0 ? model.tensors[op.inputs[2]] : undefined;
     convs.set(match.module, {
@@ -141,6 +157,8 @@ function findConvs(model: TfliteModel, source: string): { convs: Map<string, Con
     });
   }
   const unknownOps = [...new Set(model.operators.map((op) => op.op).filter((op) => !KNOWN_OPS.has(op)))];
+  const malformed = model.operators.find((op) => KNOWN_OPS.has(op.op) && !hasOperands(op));
+  checkSupported(malformed === undefined, () => `${source}: unsupported model: ${malformed!.op} #${malformed!.index} has ${malformed!.inputs.length} inputs and ${malformed!.outputs.length} outputs`);
   if (convs.size === 0 || foreign.length > 0 || unknownOps.length > 0 || schemes.size !== 1) {
     const why = [`found ${opCensus(model)}`];
     if (unknownOps.length) why.push(`operators MobileNetV2 does not use: ${unknownOps.join(', ')}`);
@@ -163,9 +181,9 @@ export function recogniseGraph(model: TfliteModel, source: string): MobileNetV2G
   if (missing.length) {
     throw unsupported(source, `found ${opCensus(model)}; missing layers: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', …' : ''}`);
   }
-  check(model.inputs.length === 1, () => `${source}: unsupported model: ${model.inputs.length} graph inputs, MobileNetV2 has one image input`);
+  checkSupported(model.inputs.length === 1, () => `${source}: unsupported model: ${model.inputs.length} graph inputs, MobileNetV2 has one image input`);
   const input = model.tensors[model.inputs[0]!]!;
-  check(input.shape.length === 4 && input.shape[0] === 1,
+  checkSupported(input.shape.length === 4 && input.shape[0] === 1,
     () => `${source}: unsupported model: input "${input.name}" has shape ${formatShape(input.shape)}, expected NHWC [1, H, W, C]`);
 
   const wiring = new Wiring(model);
@@ -219,7 +237,7 @@ export function recogniseGraph(model: TfliteModel, source: string): MobileNetV2G
     aux('segmentation_head.concat', concat);
     expectInput(conv('segmentation_head.classifier'), conv('segmentation_head.conv_projection').op, 'segmentation_head.conv_projection');
   }
-  check(model.outputs.length >= 1, `${source}: unsupported model: the graph has no output`);
+  checkSupported(model.outputs.length >= 1, () => `${source}: unsupported model: the graph has no output`);
   return { task, scheme, input, output: model.tensors[model.outputs[0]!]!, convs, residualBlocks, auxNodes };
 }
 
@@ -259,7 +277,7 @@ function checkConcat(model: TfliteModel, wiring: Wiring, convs: ReadonlyMap<stri
     throw unsupported(source,
       `segmentation_head.conv_projection reads ${wiring.describe(concat)}, but in MobileNetV2 it reads the channel concatenation of the upsampled image pooling and the ASPP branch`);
   }
-  check(model.tensors[upsample.inputs[0]!]!.shape.slice(1, 3).every((d) => d === 1),
+  checkSupported(model.tensors[upsample.inputs[0]!]!.shape.slice(1, 3).every((d) => d === 1),
     () => `${source}: unsupported model: the image-pooling branch is not 1×1 before ${wiring.describe(upsample)}`);
   return concat;
 }

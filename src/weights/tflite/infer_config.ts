@@ -6,11 +6,12 @@
  * for one, was built with `depth_divisible_by = 1`.
  */
 import { MobileNetV2Config, type Architecture } from '../../config/configuration_mobilenet_v2.js';
-import { MobileNetV2Error, check } from '../../errors.js';
+import { LIMITS } from '../../config/limits.js';
+import { MobileNetV2Error } from '../../errors.js';
 import { backboneLayers, segmentationHeadLayers } from '../../model/architecture.js';
 import type { Activation, ConvLayerSpec } from '../../model/layers.js';
 import { formatShape } from '../../tensor.js';
-import type { ConvNode, MobileNetV2Graph } from './graph.js';
+import { checkSupported, type ConvNode, type MobileNetV2Graph } from './graph.js';
 
 /** The geometry a file gives a convolution (what {@link ConvLayerSpec} says, minus BatchNorm). */
 type ConvGeometry = Pick<ConvLayerSpec, 'inChannels' | 'outChannels' | 'kernel' | 'stride' | 'dilation' | 'groups' | 'activation'>;
@@ -29,16 +30,16 @@ function geometryOf(node: ConvNode, source: string): ConvGeometry {
   const { weight, op, module } = node;
   const o = op.options;
   const what = `${source}: ${module} (${op.op} #${op.index})`;
-  check(weight.shape.length === 4 && weight.shape[1] === weight.shape[2],
+  checkSupported(weight.shape.length === 4 && weight.shape[1] === weight.shape[2],
     () => `${what}: weight "${weight.name.split(';')[0]}" has shape ${formatShape(weight.shape)}, expected a square kernel`);
-  check(o.strideH === o.strideW && o.dilationH === o.dilationW, () => `${what}: unequal strides or dilations are not supported`);
+  checkSupported(o.strideH === o.strideW && o.dilationH === o.dilationW, () => `${what}: unequal strides or dilations are not supported`);
   const activation = ACTIVATIONS[o.activation ?? 'NONE'];
-  check(activation !== undefined, () => `${what}: fused activation ${o.activation} is not supported`);
+  checkSupported(activation !== undefined, () => `${what}: fused activation ${o.activation} is not supported`);
   const kernel = weight.shape[1]!;
   // VALID padding equals SAME for a 1×1 stride-1 conv; anything else would not match tf_padding.
-  check(o.padding === 'SAME' || (kernel === 1 && o.strideH === 1), () => `${what}: ${o.padding} padding is not supported`);
+  checkSupported(o.padding === 'SAME' || (kernel === 1 && o.strideH === 1), () => `${what}: ${o.padding} padding is not supported`);
   if (node.depthwise) {
-    check(o.depthMultiplier === 1 && weight.shape[0] === 1, () => `${what}: depthwise channel multipliers other than 1 are not supported`);
+    checkSupported(o.depthMultiplier === 1 && weight.shape[0] === 1, () => `${what}: depthwise channel multipliers other than 1 are not supported`);
   }
   const channels = node.depthwise ? weight.shape[3]! : weight.shape[0]!;
   return {
@@ -94,7 +95,7 @@ function mismatches(facts: FileFacts, config: MobileNetV2Config, task: MobileNet
 function* candidates(facts: FileFacts, base: ConstructorParameters<typeof MobileNetV2Config>[0]): Generator<MobileNetV2Config> {
   const last = facts.geometry.get('layer.15.reduce_1x1')!.outChannels;
   const stem = facts.geometry.get('conv_stem.first_conv')!.outChannels;
-  const multipliers = [...new Set([last / 320, stem / 32, ...DEPTH_MULTIPLIERS])].filter((m) => m > 0);
+  const multipliers = [...new Set([last / 320, stem / 32, ...DEPTH_MULTIPLIERS])].filter((m) => m > 0 && m <= LIMITS.maxDepthMultiplier);
   for (const depthDivisibleBy of DIVISORS) {
     for (const depthMultiplier of multipliers) {
       for (const outputStride of OUTPUT_STRIDES) {
@@ -120,6 +121,11 @@ export function inferConfig(graph: MobileNetV2Graph, id2label: Record<number, st
   const base = {
     numChannels, imageSize: Math.max(height, width), id2label, architectures: [architecture], tfPadding: true, layerNormEps: 0.001,
   };
+  try {
+    new MobileNetV2Config(base); // validates what the file gives every candidate: input size, channels, labels
+  } catch (err) {
+    throw new MobileNetV2Error(`${source}: unsupported model: ${(err as Error).message}`, { code: 'E_CHECKPOINT_MISMATCH', cause: err });
+  }
   let closest: { config: MobileNetV2Config; differences: string[] } | undefined;
   for (const config of candidates(facts, base)) {
     const differences = mismatches(facts, config, graph.task);
@@ -131,5 +137,6 @@ export function inferConfig(graph: MobileNetV2Graph, id2label: Record<number, st
     `${source}: unsupported model: no MobileNetV2Config reproduces its layers; closest (depth_multiplier ${c.depthMultiplier}, ` +
       `depth_divisible_by ${c.depthDivisibleBy}, output_stride ${c.outputStride}) differs at ${closest!.differences.slice(0, 4).join('; ')}` +
       (closest!.differences.length > 4 ? `; … (${closest!.differences.length} differences)` : ''),
+    { code: 'E_CHECKPOINT_MISMATCH' },
   );
 }
