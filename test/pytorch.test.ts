@@ -155,6 +155,6 @@ describe('parseTorchCheckpoint on crafted checkpoints', () => {
     const last = Buffer.from(zip).lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     new DataView(zip.buffer).setUint32(last + 20, 0x7fffffff, true);
     new DataView(zip.buffer).setUint32(last + 24, 0x7fffffff, true);
-    rejects(zip, /zip entry archive\/data\/2 has \d+ of its 2147483647 bytes \(truncated file\?\)/);
+    rejects(zip, /zip entry archive\/data\/2 has 2147483647 bytes of data, past the end of the entries \(truncated file\?\)/);
   });
 });
