@@ -46,6 +46,7 @@ export function readZipDirectory(bytes: Uint8Array, source: string): Map<string,
   const { count, start, size } = directoryBounds(r);
   checkFile(count * 46 <= size, () => `${source}: zip directory claims ${count} entries in ${size} bytes (corrupt archive?)`);
   const entries = new Map<string, ZipEntry>();
+  const names: Array<[ZipEntry, Uint8Array]> = [];
   let p = start;
   for (let i = 0; i < count; i++) {
     checkFile(p + 46 <= start + size && r.u32(p) === DIRECTORY_ENTRY, () => `${source}: zip directory entry ${i} is malformed (corrupt archive?)`);
@@ -58,15 +59,24 @@ export function readZipDirectory(bytes: Uint8Array, source: string): Map<string,
     checkFile(!entries.has(name), () => `${source}: zip entry ${name} appears twice (corrupt archive?)`);
     const sizes = zip64Sizes(r, p + 46 + nameLength, extraLength, [r.u32(p + 24), r.u32(p + 20), r.u32(p + 42)], name);
     const [entrySize, compressedSize, headerStart] = sizes;
-    const dataStart = localDataStart(r, headerStart, nameBytes, start, name);
+    const dataStart = localDataStart(r, headerStart, start, name);
     checkFile(
       compressedSize <= start - dataStart,
       () => `${source}: zip entry ${name} has ${compressedSize} bytes of data, past the end of the entries (truncated file?)`,
     );
-    entries.set(name, { name, flags: r.u16(p + 8), method: r.u16(p + 10), crc: r.u32(p + 16), compressedSize, size: entrySize, headerStart, dataStart });
+    const entry = { name, flags: r.u16(p + 8), method: r.u16(p + 10), crc: r.u32(p + 16), compressedSize, size: entrySize, headerStart, dataStart };
+    entries.set(name, entry);
+    names.push([entry, nameBytes]);
     p = next;
   }
   checkDisjoint([...entries.values()], source);
+  for (const [entry, nameBytes] of names) {
+    const local = bytes.subarray(entry.headerStart + 30, entry.headerStart + 30 + r.u16(entry.headerStart + 26));
+    checkFile(
+      local.length === nameBytes.length && local.every((b, i) => b === nameBytes[i]),
+      () => `${source}: zip entry ${entry.name}: the local header names another file (corrupt archive?)`,
+    );
+  }
   return entries;
 }
 
@@ -157,16 +167,11 @@ function zip64Sizes(r: Reader, extraStart: number, extraLength: number, fields: 
   throw new MobileNetV2Error(`${r.source}: zip entry ${name} lacks its zip64 sizes (corrupt archive?)`, { code: 'E_CHECKPOINT_CORRUPT' });
 }
 
-/** Where an entry's data begin, after checking its local header sits before the directory and names the same file. */
-function localDataStart(r: Reader, at: number, nameBytes: Uint8Array, directoryStart: number, name: string): number {
+/** Where an entry's data begin, after checking its local header lies before the directory. */
+function localDataStart(r: Reader, at: number, directoryStart: number, name: string): number {
   checkFile(at + 30 <= directoryStart && r.u32(at) === LOCAL_HEADER, `${r.source}: zip entry ${name} has no local header at ${at} (corrupt archive?)`);
-  const nameLength = r.u16(at + 26);
-  const dataStart = at + 30 + nameLength + r.u16(at + 28);
-  const localName = r.bytes.subarray(at + 30, at + 30 + nameLength);
-  checkFile(
-    dataStart <= directoryStart && localName.length === nameBytes.length && localName.every((b, i) => b === nameBytes[i]),
-    `${r.source}: zip entry ${name}: the local header names another file (corrupt archive?)`,
-  );
+  const dataStart = at + 30 + r.u16(at + 26) + r.u16(at + 28);
+  checkFile(dataStart <= directoryStart, `${r.source}: zip entry ${name}: its local header runs into the directory (corrupt archive?)`);
   return dataStart;
 }
 
