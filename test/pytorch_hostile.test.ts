@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { CHECKPOINT_LIMITS } from '../src/weights/limits.js';
 import { parseTorchCheckpoint } from '../src/weights/pytorch.js';
 import { crc32 } from '../src/weights/zip.js';
-import { assertRejects, checkpoint, rawZip, statePickle, text, zeroBomb, type TensorSpec } from './weights_helpers.js';
+import { assertRejects, checkpoint, op, rawZip, statePickle, text, zeroBomb, type TensorSpec } from './weights_helpers.js';
 
 const SOURCE = 'hostile.bin';
 const MIB = 2 ** 20;
@@ -146,5 +146,62 @@ describe('torch.save zip integrity', () => {
     const central = Buffer.from(encrypted).indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     encrypted[central + 8] = 1;
     rejects(encrypted, /zip entry archive\/data\.pkl is encrypted/);
+  });
+});
+
+describe('hostile pickles', () => {
+  /** A checkpoint whose data.pkl is `body` after PROTO 2, ending in STOP. */
+  const pickled = (...body: number[][]) => checkpoint(new Uint8Array([0x80, 0x02, ...body.flat(), 0x2e]), {});
+  const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24];
+
+  it('refuses a 1 MB LONG4 integer (quadratic to decode) and over-long LONG1 integers at once', () => {
+    rejects(pickled([0x8b, ...le32(MIB)], new Array<number>(MIB).fill(0x7f)), /1048576-byte integer at byte \d+ \(at most 8 are supported\)/, undefined, 0.5);
+    rejects(pickled([0x8a, 9], new Array<number>(9).fill(1)), /9-byte integer/);
+    // A length beyond the data is caught before reading.
+    rejects(pickled([0x8a, 8, 1, 2]), /pickle is truncated at byte \d+ \(needs 8 more bytes\)/);
+  });
+
+  it('refuses state-dict keys that are not strings without formatting them', () => {
+    // 25 levels of lists that each hold the previous one twice (via the memo): 2^25 leaves if printed.
+    const shared = [0x5d, ...op.put(0), 0x30];
+    for (let i = 0; i < 25; i++) shared.push(0x28, ...op.get(i), ...op.get(i), 0x6c, ...op.put(i + 1), 0x30);
+    shared.push(...op.get(25));
+    rejects(pickled([0x7d], shared, [0x4e, 0x73]), /state dict has a key that is a list or tuple, not a string/);
+    // A list nested 50 000 deep: EMPTY_LIST × n, then APPEND × (n - 1).
+    const n = 50_000;
+    rejects(pickled([0x7d], new Array<number>(n).fill(0x5d), new Array<number>(n - 1).fill(0x61), [0x4e, 0x73]), /a key that is a list or tuple, not a string/);
+    // A list that contains itself, as a key and as a value.
+    const cycle = [0x5d, ...op.put(0), ...op.get(0), 0x61];
+    rejects(pickled([0x7d], cycle, [0x4e, 0x73]), /a key that is a list or tuple/);
+    rejects(pickled([0x7d], op.str('w'), cycle, [0x73]), /state dict entry "w" is not a tensor/);
+  });
+
+  it('bounds the number of opcodes, and so the values a pickle can create', () => {
+    const limit = CHECKPOINT_LIMITS.maxPickleOpcodes;
+    const child = parseInChild(pickled(new Array<number>(limit + 10).fill(0x5d)));
+    assert.equal(child.code, 'E_CHECKPOINT_CORRUPT', child.message);
+    assert.match(child.message!, new RegExp(`more than ${limit} opcodes`));
+    assert.ok(child.maxRssMiB < 1536, `peak RSS ${child.maxRssMiB} MiB`);
+  });
+
+  it('checks lengths against the data left, and refuses odd protocols and repeated keys', () => {
+    rejects(pickled([0x58, ...le32(0xffffffff)]), /pickle is truncated at byte \d+ \(needs 4294967295 more bytes\)/);
+    rejects(pickled([0x42, ...le32(0x7fffffff)]), /needs 2147483647 more bytes/);
+    rejects(pickled([0x8e, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), /pickle is truncated/);
+    rejects(checkpoint(new Uint8Array([0x80, 0x06, 0x7d, 0x2e]), {}), /unsupported pickle protocol 6 at byte 0/);
+    rejects(pickled([0x7d, 0x28], op.str('a'), [0x4e], op.str('a'), [0x4e, 0x75]), /a dict sets key "a" twice/);
+    rejects(pickled(op.global('torch', 'x'.repeat(300))), /GLOBAL name at byte \d+ is too long/);
+  });
+
+  it('refuses tensors whose shape overflows, and strided views that would multiply memory', () => {
+    const storage = { 0: new Float32Array(4) };
+    const spec = (shape: number[], stride: number[], offset = 0): TensorSpec => ({ key: 'w', storage: '0', numel: 4, shape, stride, offset });
+    rejects(checkpoint(statePickle([spec([65536, 65536, 65536, 65536], [1, 1, 1, 1])]), storage), /overruns storage "0" of 4 elements/);
+    rejects(checkpoint(statePickle([spec([2, 2], [1, 2], 2 ** 31 - 1)]), storage), /at offset 2147483647 .* overruns storage/);
+    // One transposed view of a storage is copied; more would each copy it again.
+    const transposed = (key: string): TensorSpec => ({ ...spec([2, 2], [1, 2]), key });
+    assert.deepEqual([...parseTorchCheckpoint(checkpoint(statePickle([transposed('a')]), storage), SOURCE).keys()], ['a']);
+    rejects(checkpoint(statePickle([transposed('a'), transposed('b')]), storage), /strided tensors copy more elements than their storages hold/);
+    rejects(checkpoint(statePickle([spec([4], [1]), { ...spec([2], [1]), key: 'v', numel: 2 }]), storage), /storage "0" is referenced both as 4 float32 and 2 float32 elements/);
   });
 });
