@@ -20,6 +20,15 @@ describe('parseTorchCheckpoint on the HF fixtures', () => {
       assertSameTensors(bin, tensors);
     });
   }
+  it('reads the zip64 end record torch writes when the classic one defers to it', () => {
+    const bin = readFileSync(join(HF_FIXTURES, 'c_cls_050_64_nopad/pytorch_model.bin'));
+    const patched = new Uint8Array(bin);
+    const end = Buffer.from(patched).lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    new DataView(patched.buffer).setUint32(end + 16, 0xffffffff, true); // directory offset: see zip64
+    assertSameTensors(parseTorchCheckpoint(patched, 'zip64.bin'), parseTorchCheckpoint(bin, 'pytorch_model.bin'));
+    new DataView(patched.buffer).setUint32(end - 20, 0, true); // no zip64 locator
+    rejects(patched, /zip64 archive without its zip64 end record/);
+  });
 });
 
 describe('parseTorchCheckpoint on crafted checkpoints', () => {

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { zipSync } from 'fflate';
 import { CHECKPOINT_LIMITS } from '../src/weights/limits.js';
 import { parseTorchCheckpoint } from '../src/weights/pytorch.js';
 import { crc32 } from '../src/weights/zip.js';
@@ -116,6 +117,13 @@ describe('torch.save zip integrity', () => {
   it('computes the standard CRC-32', () => {
     assert.equal(crc32(new Uint8Array(text('123456789'))), 0xcbf43926);
     assert.equal(crc32(new Uint8Array(0)), 0);
+  });
+
+  it('reads deflated entries, as a re-zipped checkpoint has them', () => {
+    const big = new Float32Array(300_000).map((_, i) => i % 7);
+    const files = { 'archive/data.pkl': statePickle([floats('w', big.length)]), 'archive/data/w': new Uint8Array(big.buffer) };
+    const tensors = parseTorchCheckpoint(zipSync(files, { level: 6 }), SOURCE);
+    assert.deepEqual(tensors.get('w')!.data, big);
   });
 
   it('refuses tensor bytes that fail their CRC-32', () => {
