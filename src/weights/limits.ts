@@ -17,7 +17,7 @@ export const CHECKPOINT_LIMITS = {
    * Most opcodes the unpickler executes. Each opcode creates at most one value, so this bounds
    * the memory a pickle can make the reader hold (a state dict needs about 35 per tensor).
    */
-  maxPickleOpcodes: 4_000_000,
+  maxPickleOpcodes: 2_000_000,
   /** Longest LONG1/LONG4 integer, in bytes: torch pickles sizes and offsets as int64 at most. */
   maxPickleIntegerBytes: 8,
   /**
