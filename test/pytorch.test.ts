@@ -6,65 +6,10 @@ import { zipSync } from 'fflate';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { parseTorchCheckpoint } from '../src/weights/pytorch.js';
 import { HF_FIXTURES, requireFixtures } from './helpers.js';
-import { assertRejects, assertSameTensors } from './weights_helpers.js';
+import { assertRejects, assertSameTensors, checkpoint, op, statePickle, text, type TensorSpec } from './weights_helpers.js';
 
-const text = (s: string) => [...new TextEncoder().encode(s)];
-const u32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24];
-
-/** Hand-assembled pickle opcodes (protocol 2, as torch.save writes). */
-const op = {
-  str: (s: string) => [0x58, ...u32(text(s).length), ...text(s)], // BINUNICODE
-  int: (n: number) => [0x4a, ...u32(n)], // BININT
-  global: (module: string, name: string) => [0x63, ...text(`${module}\n${name}\n`)],
-  tuple: (...items: number[][]) => [0x28, ...items.flat(), 0x74], // MARK … TUPLE
-  put: (i: number) => [0x71, i], // BINPUT
-  get: (i: number) => [0x68, i], // BINGET
-  orderedDict: [0x63, ...text('collections\nOrderedDict\n'), 0x29, 0x52], // OrderedDict()
-};
-
-interface TensorSpec {
-  key: string;
-  storage: string;
-  type?: string;
-  numel: number;
-  offset?: number;
-  shape: number[];
-  stride: number[];
-  parameter?: boolean;
-}
-
-/** The data.pkl torch.save writes for an OrderedDict state dict (with `_metadata` set by BUILD). */
-function statePickle(specs: readonly TensorSpec[]): Uint8Array {
-  const entries = specs.map((s) => {
-    const storage = op.tuple(op.str('storage'), op.global('torch', s.type ?? 'FloatStorage'), op.str(s.storage), op.str('cpu'), op.int(s.numel));
-    const rebuild = [
-      ...op.get(1),
-      ...op.tuple([...storage, 0x51], op.int(s.offset ?? 0), op.tuple(...s.shape.map(op.int)), op.tuple(...s.stride.map(op.int)), [0x89], op.orderedDict),
-      0x52,
-    ];
-    const tensor = s.parameter
-      ? [...op.global('torch._utils', '_rebuild_parameter'), ...op.tuple(rebuild, [0x88], op.orderedDict), 0x52]
-      : rebuild;
-    return [...op.str(s.key), ...tensor];
-  });
-  const metadata = [0x7d, ...op.str('_metadata'), ...op.orderedDict, ...op.str(''), 0x7d, ...op.str('version'), ...op.int(1), 0x73, 0x73, 0x73];
-  return new Uint8Array([
-    0x80, 0x02,
-    ...op.global('torch._utils', '_rebuild_tensor_v2'), ...op.put(1), 0x30, // memoised, then popped
-    ...op.orderedDict, 0x28, ...entries.flat(), 0x75, // SETITEMS
-    ...metadata, 0x62, // BUILD
-    0x2e,
-  ]);
-}
-
-function checkpoint(pickle: Uint8Array, storages: Record<string, ArrayBufferView>, extra: Record<string, Uint8Array> = {}): Uint8Array {
-  const files: Record<string, Uint8Array> = { 'archive/data.pkl': pickle, ...extra };
-  for (const [key, data] of Object.entries(storages)) files[`archive/data/${key}`] = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return zipSync(files, { level: 0 });
-}
-
-function rejects(bytes: Uint8Array, pattern: RegExp): void {
-  assertRejects(() => parseTorchCheckpoint(bytes, 'pytorch_model.bin'), 'pytorch_model.bin', pattern);
+function rejects(bytes: Uint8Array, pattern: RegExp, code?: string): void {
+  assertRejects(() => parseTorchCheckpoint(bytes, 'pytorch_model.bin'), 'pytorch_model.bin', pattern, code);
 }
 
 describe('parseTorchCheckpoint on the HF fixtures', () => {
@@ -75,6 +20,15 @@ describe('parseTorchCheckpoint on the HF fixtures', () => {
       assertSameTensors(bin, tensors);
     });
   }
+  it('reads the zip64 end record torch writes when the classic one defers to it', () => {
+    const bin = readFileSync(join(HF_FIXTURES, 'c_cls_050_64_nopad/pytorch_model.bin'));
+    const patched = new Uint8Array(bin);
+    const end = Buffer.from(patched).lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    new DataView(patched.buffer).setUint32(end + 16, 0xffffffff, true); // directory offset: see zip64
+    assertSameTensors(parseTorchCheckpoint(patched, 'zip64.bin'), parseTorchCheckpoint(bin, 'pytorch_model.bin'));
+    new DataView(patched.buffer).setUint32(end - 20, 0, true); // no zip64 locator
+    rejects(patched, /zip64 archive without its zip64 end record/);
+  });
 });
 
 describe('parseTorchCheckpoint on crafted checkpoints', () => {
@@ -107,13 +61,13 @@ describe('parseTorchCheckpoint on crafted checkpoints', () => {
   it('refuses pickles that call anything but tensor constructors, without running them', () => {
     // pickle.dumps(os.system("ls"), protocol=2) as the brief spells it.
     const osSystem = new Uint8Array(Buffer.from('\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.', 'latin1'));
-    rejects(checkpoint(osSystem, {}), /pickle tries to call os\.system, which is not an allowed tensor constructor/);
+    rejects(checkpoint(osSystem, {}), /pickle tries to call os\.system, which is not an allowed tensor constructor/, 'E_CHECKPOINT_UNSAFE');
     // Protocol 4 style: STACK_GLOBAL builtins.eval.
     const evil = new Uint8Array([0x80, 0x04, 0x8c, 8, ...text('builtins'), 0x8c, 4, ...text('eval'), 0x93, ...op.tuple(op.str('1')), 0x52, 0x2e]);
-    rejects(checkpoint(evil, {}), /pickle tries to call builtins\.eval, which is not an allowed tensor constructor/);
-    rejects(checkpoint(new Uint8Array([0x80, 0x02, ...op.global('torch', 'load'), 0x2e]), {}), /pickle tries to call torch\.load/);
+    rejects(checkpoint(evil, {}), /pickle tries to call builtins\.eval, which is not an allowed tensor constructor/, 'E_CHECKPOINT_UNSAFE');
+    rejects(checkpoint(new Uint8Array([0x80, 0x02, ...op.global('torch', 'load'), 0x2e]), {}), /pickle tries to call torch\.load/, 'E_CHECKPOINT_UNSAFE');
     // A storage type is not callable.
-    rejects(checkpoint(new Uint8Array([0x80, 0x02, ...op.global('torch', 'FloatStorage'), 0x29, 0x52, 0x2e]), {}), /calls a value that is not an allowed callable/);
+    rejects(checkpoint(new Uint8Array([0x80, 0x02, ...op.global('torch', 'FloatStorage'), 0x29, 0x52, 0x2e]), {}), /calls a value that is not an allowed callable/, 'E_CHECKPOINT_UNSAFE');
   });
 
   it('rejects an unknown opcode, a truncated pickle and other malformed pickles', () => {
@@ -136,7 +90,7 @@ describe('parseTorchCheckpoint on crafted checkpoints', () => {
     rejects(checkpoint(statePickle([{ key: 'w', storage: '0', numel: 10, shape: [100], stride: [0] }]), storages),
       /overlapping strides are not supported/);
     rejects(checkpoint(statePickle([{ key: 'c', storage: '0', type: 'ComplexFloatStorage', numel: 1, shape: [1], stride: [1] }]), storages),
-      /pickle tries to call torch\.ComplexFloatStorage/);
+      /pickle tries to call torch\.ComplexFloatStorage/, 'E_CHECKPOINT_UNSAFE');
   });
 
   it('rejects big-endian, legacy, non-torch and corrupt archives', requireFixtures(join(HF_FIXTURES, 'c_cls_050_64_nopad/pytorch_model.bin')), () => {
@@ -155,6 +109,6 @@ describe('parseTorchCheckpoint on crafted checkpoints', () => {
     const last = Buffer.from(zip).lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     new DataView(zip.buffer).setUint32(last + 20, 0x7fffffff, true);
     new DataView(zip.buffer).setUint32(last + 24, 0x7fffffff, true);
-    rejects(zip, /zip entry archive\/data\/2 has \d+ of its 2147483647 bytes \(truncated file\?\)/);
+    rejects(zip, /zip entry archive\/data\/2 has 2147483647 bytes of data, past the end of the entries \(truncated file\?\)/);
   });
 });

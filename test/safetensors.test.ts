@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { MobileNetV2Error } from '../src/errors.js';
 import type { Tensor } from '../src/tensor.js';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16, toFloat32 } from '../src/weights/dtype.js';
+import { CHECKPOINT_LIMITS } from '../src/weights/limits.js';
 import { parseSafetensors, serializeSafetensors } from '../src/weights/safetensors.js';
 import { HF_FIXTURES, requireFixtures } from './helpers.js';
 import { assertRejects, assertSameTensors } from './weights_helpers.js';
@@ -282,5 +283,35 @@ describe('parseSafetensors rejects bad files', () => {
 
   it('metadata that is not a string map', () => {
     rejects(craft({ __metadata__: { format: 1 }, ...good }, 8), /"__metadata__" must map strings to strings/);
+    rejects(craft({ __metadata__: { format: ['pt'] }, ...good }, 8), /"__metadata__" must map strings to strings/);
+    rejects(craft({ __metadata__: 'pt', ...good }, 8), /"__metadata__" must map strings to strings/);
+  });
+
+  it('a header above the 100 MB limit, refused before it is read', () => {
+    // The zero-filled buffer is not touched, so it costs no memory.
+    const bytes = new Uint8Array(8 + CHECKPOINT_LIMITS.maxSafetensorsHeaderBytes + 16);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(CHECKPOINT_LIMITS.maxSafetensorsHeaderBytes + 1), true);
+    rejects(bytes, /header length 100000001 exceeds the format's 100000000-byte limit/);
+  });
+
+  it('deeply nested or container-heavy JSON, refused before JSON.parse builds it', () => {
+    const deep = 100_000;
+    const start = performance.now();
+    rejects(craft(null, 8, `{"w": {"dtype": "F32", "shape": ${'['.repeat(deep)}${']'.repeat(deep)}, "data_offsets": [0, 8]}}`), /header JSON nests deeper than 16 levels at byte \d+/);
+    // Brackets inside strings (escaped quotes included) do not count.
+    const quoted = JSON.stringify('\\"['.repeat(1000));
+    assert.ok(parseSafetensors(craft(null, 8, `{"__metadata__": {"x": ${quoted}}, "w": ${JSON.stringify(good.w)}}`), 'ok').metadata.x);
+    const many = CHECKPOINT_LIMITS.maxSafetensorsHeaderContainers;
+    rejects(craft(null, 8, `{"w": {"dtype": "F32", "shape": [${'[],'.repeat(many)}[]], "data_offsets": [0, 8]}}`), /more than 1000000 arrays and objects/);
+    assert.ok(performance.now() - start < 2000);
+  });
+
+  it('shapes whose element count overflows, and huge values in messages cut short', () => {
+    rejects(craft({ w: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] } }, 8), /tensor "w" has shape \[1099511627776,1099511627776\], too many elements for any file/);
+    const name = 'n'.repeat(1_000_000);
+    assert.throws(
+      () => parseSafetensors(craft({ [name]: { dtype: 'F32', shape: new Array(100_000).fill(1), data_offsets: [0, 4] } }, 8), 'x'),
+      (e: unknown) => e instanceof MobileNetV2Error && e.code === 'E_CHECKPOINT_CORRUPT' && e.message.length < 400,
+    );
   });
 });

@@ -7,8 +7,15 @@
  * the whitelisted constructors fail. Python values map to JavaScript as: None → null, bool →
  * boolean, int → number (bigint beyond 2^53), float → number, str → string, bytes → Uint8Array,
  * list and tuple → array, dict → Map.
+ *
+ * The file is untrusted, so decoding is bounded: no recursion anywhere (values may nest or refer
+ * to themselves without limit), at most `CHECKPOINT_LIMITS.maxPickleOpcodes` opcodes (each
+ * creates at most one value, which bounds memory), integers of at most
+ * `maxPickleIntegerBytes` bytes, every length checked against the data left before it is used,
+ * and dicts with a key given twice refused.
  */
 import { MobileNetV2Error, check } from '../errors.js';
+import { CHECKPOINT_LIMITS, checkFile } from './limits.js';
 
 /** A Python callable a `findClass` resolver may return; REDUCE and NEWOBJ call it with the positional arguments. */
 export type PickleCallable = (args: readonly unknown[]) => unknown;
@@ -25,8 +32,9 @@ export interface UnpickleOptions {
 
 /**
  * Decodes a pickle, returning the object it describes.
- * @throws MobileNetV2Error naming `options.source` on truncated or malformed data, unsupported
- *   opcodes, and whatever `findClass` / `persistentLoad` reject.
+ * @throws MobileNetV2Error naming `options.source`: `E_CHECKPOINT_CORRUPT` on truncated or
+ *   malformed data, unsupported opcodes or protocols and exceeded limits; `E_CHECKPOINT_UNSAFE`
+ *   when it calls a value that is not callable; and whatever `findClass` / `persistentLoad` throw.
  */
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   return new Unpickler(bytes, options).run();
@@ -48,11 +56,12 @@ class Unpickler {
   }
 
   run(): unknown {
-    for (;;) {
+    for (let count = 1; ; count++) {
       const at = this.pos;
+      checkFile(count <= CHECKPOINT_LIMITS.maxPickleOpcodes, () => this.message(`more than ${CHECKPOINT_LIMITS.maxPickleOpcodes} opcodes (not a state dict?)`));
       const op = this.u8();
       if (op === 0x2e /* STOP '.' */) {
-        check(this.stack.length === 1 && this.marks.length === 0, () => this.message(`STOP at byte ${at} with a malformed stack`));
+        checkFile(this.stack.length === 1 && this.marks.length === 0, () => this.message(`STOP at byte ${at} with a malformed stack`));
         return this.stack[0];
       }
       this.step(op, at);
@@ -62,7 +71,7 @@ class Unpickler {
   private step(op: number, at: number): void {
     const s = this.stack;
     switch (op) {
-      case 0x80: this.u8(); return; // PROTO: the version does not change decoding here
+      case 0x80: this.protocol(at); return; // PROTO
       case 0x95: this.take(8); return; // FRAME: a length hint for buffered readers
       case 0x28: this.marks.push(s.length); return; // MARK '('
       case 0x30: this.pop(); return; // POP '0'
@@ -117,7 +126,7 @@ class Unpickler {
       }
       case 0x93: { // STACK_GLOBAL
         const [module, name] = this.popN(2);
-        check(typeof module === 'string' && typeof name === 'string', () => this.message(`STACK_GLOBAL at byte ${at} needs two strings`));
+        checkFile(typeof module === 'string' && typeof name === 'string', () => this.message(`STACK_GLOBAL at byte ${at} needs two strings`));
         s.push(this.options.findClass(module, name));
         return;
       }
@@ -134,39 +143,53 @@ class Unpickler {
       case 0x62: this.build(this.pop(), at); return; // BUILD 'b'
       case 0x51: s.push(this.options.persistentLoad(this.pop())); return; // BINPERSID 'Q'
       default:
-        throw new MobileNetV2Error(this.message(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${at} (corrupt file, or not a torch checkpoint?)`));
+        throw new MobileNetV2Error(
+          this.message(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${at} (corrupt file, or not a torch checkpoint?)`),
+          { code: 'E_CHECKPOINT_CORRUPT' },
+        );
     }
   }
 
+  /** PROTO: versions 2–5 decode alike here; Python itself knows no higher one. */
+  private protocol(at: number): void {
+    const version = this.u8();
+    checkFile(version <= 5, () => this.message(`unsupported pickle protocol ${version} at byte ${at}`));
+  }
+
   private call(fn: unknown, args: unknown, at: number): unknown {
-    check(typeof fn === 'function', () => this.message(`pickle calls a value that is not an allowed callable at byte ${at}`));
-    check(Array.isArray(args), () => this.message(`pickle call at byte ${at} has no argument tuple`));
+    check(typeof fn === 'function', () => this.message(`pickle calls a value that is not an allowed callable at byte ${at}`), 'E_CHECKPOINT_UNSAFE');
+    checkFile(Array.isArray(args), () => this.message(`pickle call at byte ${at} has no argument tuple`));
     return (fn as PickleCallable)(args);
   }
 
   /** BUILD sets an object's state. Only dict attributes (OrderedDict's `_metadata`) occur in state dicts; they carry no tensors, so are dropped. */
   private build(state: unknown, at: number): void {
-    check(this.top() instanceof Map && state instanceof Map, () => this.message(`BUILD at byte ${at} on an unsupported object`));
+    checkFile(this.top() instanceof Map && state instanceof Map, () => this.message(`BUILD at byte ${at} on an unsupported object`));
   }
 
   private setItems(target: unknown, items: unknown[]): Map<unknown, unknown> {
-    check(target instanceof Map && items.length % 2 === 0, () => this.message('SETITEM(S) on a value that is not a dict'));
-    for (let i = 0; i < items.length; i += 2) target.set(items[i], items[i + 1]);
+    checkFile(target instanceof Map && items.length % 2 === 0, () => this.message('SETITEM(S) on a value that is not a dict'));
+    for (let i = 0; i < items.length; i += 2) {
+      // A repeated key would silently replace a tensor; torch.save never writes one.
+      const key = items[i];
+      checkFile(!target.has(key), () => this.message(`a dict sets key ${typeof key === 'string' ? JSON.stringify(key.slice(0, 100)) : `of type ${typeof key}`} twice`));
+      target.set(key, items[i + 1]);
+    }
     return target;
   }
 
   private list(target: unknown): unknown[] {
-    check(Array.isArray(target), () => this.message('APPEND(S) on a value that is not a list'));
+    checkFile(Array.isArray(target), () => this.message('APPEND(S) on a value that is not a list'));
     return target;
   }
 
   private memoGet(index: number): unknown {
-    check(this.memo.has(index), () => this.message(`memo entry ${index} is read before it is written (corrupt pickle?)`));
+    checkFile(this.memo.has(index), () => this.message(`memo entry ${index} is read before it is written (corrupt pickle?)`));
     return this.memo.get(index);
   }
 
   private top(): unknown {
-    check(this.stack.length > 0, () => this.message(`stack underflow at byte ${this.pos - 1} (corrupt pickle?)`));
+    checkFile(this.stack.length > 0, () => this.message(`stack underflow at byte ${this.pos - 1} (corrupt pickle?)`));
     return this.stack[this.stack.length - 1];
   }
 
@@ -177,27 +200,27 @@ class Unpickler {
   }
 
   private popN(n: number): unknown[] {
-    check(this.stack.length >= n, () => this.message(`stack underflow at byte ${this.pos - 1} (corrupt pickle?)`));
+    checkFile(this.stack.length >= n, () => this.message(`stack underflow at byte ${this.pos - 1} (corrupt pickle?)`));
     return this.stack.splice(this.stack.length - n, n);
   }
 
   /** The stack element at a negative index, after checking it exists. */
   private stackAt(index: number, at: number): unknown {
-    check(this.stack.length >= -index, () => this.message(`stack underflow at byte ${at} (corrupt pickle?)`));
+    checkFile(this.stack.length >= -index, () => this.message(`stack underflow at byte ${at} (corrupt pickle?)`));
     return this.stack[this.stack.length + index];
   }
 
   /** Pops everything pushed since the last MARK. */
   private popMark(): unknown[] {
     const height = this.marks.pop();
-    check(height !== undefined && height <= this.stack.length, () => this.message(`no MARK before byte ${this.pos - 1} (corrupt pickle?)`));
+    checkFile(height !== undefined && height <= this.stack.length, () => this.message(`no MARK before byte ${this.pos - 1} (corrupt pickle?)`));
     return this.stack.splice(height);
   }
 
   /** Consumes `n` bytes, returning where they start. */
   private advance(n: number): number {
     const start = this.pos;
-    check(n <= this.bytes.length - start, () => this.message(`pickle is truncated at byte ${start} (needs ${n} more bytes)`));
+    checkFile(n <= this.bytes.length - start, () => this.message(`pickle is truncated at byte ${start} (needs ${n} more bytes)`));
     this.pos += n;
     return start;
   }
@@ -223,6 +246,11 @@ class Unpickler {
 
   /** Two's-complement little-endian integer of `n` bytes: a number when exact, else a bigint. */
   private long(n: number): number | bigint {
+    // Capped, as BigInt arithmetic on long digit strings is quadratic.
+    checkFile(
+      n <= CHECKPOINT_LIMITS.maxPickleIntegerBytes,
+      () => this.message(`${n}-byte integer at byte ${this.pos} (at most ${CHECKPOINT_LIMITS.maxPickleIntegerBytes} are supported)`),
+    );
     const digits = this.take(n);
     let value = 0n;
     for (let i = n - 1; i >= 0; i--) value = (value << 8n) | BigInt(digits[i]!);
@@ -235,16 +263,17 @@ class Unpickler {
       return new TextDecoder('utf-8', { fatal: true }).decode(this.take(n));
     } catch (e) {
       if (e instanceof MobileNetV2Error) throw e;
-      throw new MobileNetV2Error(this.message(`invalid UTF-8 string before byte ${this.pos}`));
+      throw new MobileNetV2Error(this.message(`invalid UTF-8 string before byte ${this.pos}`), { code: 'E_CHECKPOINT_CORRUPT', cause: e });
     }
   }
 
   /** A newline-terminated line (GLOBAL's operands: short ASCII names). */
   private line(): string {
-    const end = this.bytes.indexOf(0x0a, this.pos);
-    check(end >= 0, () => this.message(`pickle is truncated at byte ${this.pos} (unterminated GLOBAL name)`));
-    check(end - this.pos <= 256, () => this.message(`GLOBAL name at byte ${this.pos} is too long (corrupt pickle?)`));
-    return String.fromCharCode(...this.take(end - this.pos + 1).subarray(0, -1));
+    // Look no further than the longest name allowed, so a missing newline costs no full scan.
+    const length = this.bytes.subarray(this.pos, this.pos + 257).indexOf(0x0a);
+    checkFile(length >= 0 || this.pos + 257 <= this.bytes.length, () => this.message(`pickle is truncated at byte ${this.pos} (unterminated GLOBAL name)`));
+    checkFile(length >= 0, () => this.message(`GLOBAL name at byte ${this.pos} is too long (corrupt pickle?)`));
+    return String.fromCharCode(...this.take(length + 1).subarray(0, -1));
   }
 
   private message(text: string): string {

@@ -9,6 +9,7 @@
 import { MobileNetV2Error, check } from '../errors.js';
 import { formatShape, numel, type DType, type Tensor } from '../tensor.js';
 import { hasStorageOf, itemSize, tensorBytes, viewAs } from './dtype.js';
+import { CHECKPOINT_LIMITS, checkFile } from './limits.js';
 
 /** safetensors dtype names, in the library's order of increasing alignment (the writer sorts by it). */
 const DTYPES: ReadonlyArray<readonly [string, DType]> = [
@@ -28,8 +29,6 @@ const TO_NAME = new Map(DTYPES.map(([name, dtype]) => [dtype, name]));
 const ALIGNMENT_RANK = new Map(DTYPES.map(([, dtype], rank) => [dtype, rank]));
 
 const METADATA_KEY = '__metadata__';
-// The reference loader refuses headers above 100 MB; so do we, before decoding them.
-const MAX_HEADER_BYTES = 100_000_000n;
 
 /** A parsed safetensors file. */
 export interface Safetensors {
@@ -63,13 +62,15 @@ export interface SafetensorsHeader {
  * bytes, so a caller can read only the header of a large file.
  */
 export function safetensorsPrefixLength(first8: Uint8Array, fileSize: number, source: string): number {
-  check(first8.length >= 8 && fileSize >= 8, `${source}: file has ${fileSize} bytes, too short for a safetensors header`);
+  checkFile(first8.length >= 8 && fileSize >= 8, `${source}: file has ${fileSize} bytes, too short for a safetensors header`);
   const headerLength = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
-  check(
+  checkFile(
     headerLength <= BigInt(fileSize - 8),
     () => `${source}: header length ${headerLength} is beyond the end of the ${fileSize}-byte file (not a safetensors file, or truncated?)`,
   );
-  check(headerLength <= MAX_HEADER_BYTES, `${source}: header length ${headerLength} exceeds the format's 100 MB limit`);
+  // The reference loader's limit too; checked before anything is decoded.
+  const limit = CHECKPOINT_LIMITS.maxSafetensorsHeaderBytes;
+  checkFile(headerLength <= BigInt(limit), `${source}: header length ${headerLength} exceeds the format's ${limit}-byte limit`);
   return 8 + Number(headerLength);
 }
 
@@ -80,7 +81,7 @@ export function safetensorsPrefixLength(first8: Uint8Array, fileSize: number, so
  */
 export function parseSafetensorsHeader(prefix: Uint8Array, fileSize: number, source: string): SafetensorsHeader {
   const dataStart = safetensorsPrefixLength(prefix, fileSize, source);
-  check(prefix.length >= dataStart, `${source}: only ${prefix.length} of the ${dataStart} header bytes were given`);
+  checkFile(prefix.length >= dataStart, `${source}: only ${prefix.length} of the ${dataStart} header bytes were given`);
   const header = parseHeaderJson(prefix.subarray(8, dataStart), source);
   const dataLength = fileSize - dataStart;
   const metadata = readMetadata(header[METADATA_KEY], source);
@@ -110,19 +111,49 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
 }
 
 function parseHeaderJson(headerBytes: Uint8Array, source: string): Record<string, unknown> {
+  checkNesting(headerBytes, source);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
-    throw new MobileNetV2Error(`${source}: header is not valid UTF-8 JSON (${(e as Error).message}); not a safetensors file?`);
+    throw new MobileNetV2Error(`${source}: header is not valid UTF-8 JSON (${(e as Error).message}); not a safetensors file?`, {
+      code: 'E_CHECKPOINT_CORRUPT',
+      cause: e,
+    });
   }
-  check(isRecord(header), `${source}: header JSON is not an object; not a safetensors file?`);
+  checkFile(isRecord(header), `${source}: header JSON is not an object; not a safetensors file?`);
   return header;
+}
+
+/**
+ * Refuses JSON nested deeper, or holding more arrays and objects, than any header needs, before
+ * JSON.parse builds it: a 100 MB header of `[[[…` or `[[],[],…` would otherwise cost gigabytes
+ * (and the error messages below could not print what they describe).
+ */
+function checkNesting(bytes: Uint8Array, source: string): void {
+  const { maxSafetensorsHeaderDepth: maxDepth, maxSafetensorsHeaderContainers: maxContainers } = CHECKPOINT_LIMITS;
+  let depth = 0;
+  let containers = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === 0x5c /* \ */) i++;
+      else if (b === 0x22 /* " */) inString = false;
+    } else if (b === 0x22) {
+      inString = true;
+    } else if (b === 0x5b /* [ */ || b === 0x7b /* { */) {
+      checkFile(++depth <= maxDepth, () => `${source}: header JSON nests deeper than ${maxDepth} levels at byte ${8 + i}`);
+      checkFile(++containers <= maxContainers, () => `${source}: header JSON has more than ${maxContainers} arrays and objects`);
+    } else if (b === 0x5d /* ] */ || b === 0x7d /* } */) {
+      depth--;
+    }
+  }
 }
 
 function readMetadata(value: unknown, source: string): Record<string, string> {
   if (value === undefined) return {};
-  check(
+  checkFile(
     isRecord(value) && Object.values(value).every((v) => typeof v === 'string'),
     `${source}: "${METADATA_KEY}" must map strings to strings`,
   );
@@ -130,32 +161,34 @@ function readMetadata(value: unknown, source: string): Record<string, string> {
 }
 
 function readEntry(name: string, info: unknown, dataLength: number, source: string): TensorEntry {
-  const where = `${source}: tensor ${JSON.stringify(name)}`;
-  check(isRecord(info), `${where} has no {dtype, shape, data_offsets} description`);
+  const where = `${source}: tensor ${preview(name)}`;
+  checkFile(isRecord(info), `${where} has no {dtype, shape, data_offsets} description`);
   const dtype = FROM_NAME.get(info.dtype as string);
-  check(
+  checkFile(
     dtype !== undefined,
-    () => `${where} has unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${[...FROM_NAME.keys()].join(', ')})`,
+    () => `${where} has unsupported dtype ${preview(info.dtype)} (supported: ${[...FROM_NAME.keys()].join(', ')})`,
   );
   const shape = info.shape;
-  check(
+  checkFile(
     Array.isArray(shape) && shape.every(isNonNegativeInteger),
-    () => `${where} has invalid shape ${JSON.stringify(shape)} (expected a list of non-negative integers)`,
+    () => `${where} has invalid shape ${preview(shape)} (expected a list of non-negative integers)`,
   );
   const offsets = info.data_offsets;
-  check(
+  checkFile(
     Array.isArray(offsets) && offsets.length === 2 && offsets.every(isNonNegativeInteger) && offsets[0] <= offsets[1],
-    () => `${where} has invalid data_offsets ${JSON.stringify(offsets)} (expected [begin, end] with begin <= end)`,
+    () => `${where} has invalid data_offsets ${preview(offsets)} (expected [begin, end] with begin <= end)`,
   );
   const [begin, end] = offsets as [number, number];
-  check(
+  checkFile(
     end <= dataLength,
     `${where} has data_offsets [${begin}, ${end}] beyond the end of the file (data section is ${dataLength} bytes; truncated?)`,
   );
   const expected = numel(shape) * itemSize(dtype);
-  check(
+  // Past 2^53 the product is inexact, and far beyond any file anyway.
+  checkFile(Number.isSafeInteger(expected), () => `${where} has shape ${preview(shape)}, too many elements for any file`);
+  checkFile(
     end - begin === expected,
-    `${where} has ${end - begin} bytes but ${info.dtype} ${formatShape(shape)} needs ${expected}`,
+    () => `${where} has ${end - begin} bytes but ${info.dtype} ${cut(formatShape(shape))} needs ${expected}`,
   );
   return { name, dtype, shape: [...shape], begin, end };
 }
@@ -165,16 +198,16 @@ function checkCoverage(entries: readonly TensorEntry[], dataLength: number, sour
   let position = 0;
   let previous: TensorEntry | undefined;
   for (const entry of entries) {
-    const name = JSON.stringify(entry.name);
-    check(
+    const name = preview(entry.name);
+    checkFile(
       entry.begin >= position,
-      () => `${source}: tensors ${JSON.stringify(previous!.name)} and ${name} overlap (data_offsets [${previous!.begin}, ${previous!.end}] and [${entry.begin}, ${entry.end}])`,
+      () => `${source}: tensors ${preview(previous!.name)} and ${name} overlap (data_offsets [${previous!.begin}, ${previous!.end}] and [${entry.begin}, ${entry.end}])`,
     );
-    check(entry.begin === position, `${source}: ${entry.begin - position} unused bytes before tensor ${name} (holes are not allowed)`);
+    checkFile(entry.begin === position, `${source}: ${entry.begin - position} unused bytes before tensor ${name} (holes are not allowed)`);
     position = entry.end;
     previous = entry;
   }
-  check(position === dataLength, `${source}: ${dataLength - position} bytes after the last tensor are not described by the header`);
+  checkFile(position === dataLength, `${source}: ${dataLength - position} bytes after the last tensor are not described by the header`);
 }
 
 /**
@@ -249,6 +282,15 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return a.length - b.length;
+}
+
+/** A JSON value for an error message, cut short (the header's nesting is bounded, so this cannot recurse deeply). */
+function preview(value: unknown): string {
+  return cut(JSON.stringify(value) ?? String(value));
+}
+
+function cut(text: string): string {
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
