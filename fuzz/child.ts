@@ -5,7 +5,7 @@
  *
  * Usage: node child.js <target> <seconds> <seed>  |  node child.js <target> --replay <file>
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import fc from 'fast-check';
 import { FINDINGS_DIR, MAX_RSS_BYTES, pendingFile, saveFinding, type ChildMessage } from './common.js';
 import { TARGETS } from './targets/index.js';
@@ -42,8 +42,10 @@ async function main(): Promise<void> {
     console.log(outcome.kind === 'other' ? `anything else: ${outcome.error}` : outcome.kind);
     process.exit(outcome.kind === 'other' ? 1 : 0);
   }
-  const pending = pendingFile(target.name);
   mkdirSync(FINDINGS_DIR, { recursive: true });
+  // Overwritten in place, never truncated (truncating costs more than fuzzing); the parent reads
+  // the length it is told.
+  const pending = openSync(pendingFile(target.name), 'w');
   // Errors escaping the awaited call (a stray rejection, an error thrown in a callback) belong to
   // the input at hand.
   let current: Uint8Array | undefined;
@@ -58,8 +60,8 @@ async function main(): Promise<void> {
   await fc.assert(
     fc.asyncProperty(inputs, async (input) => {
       current = input;
-      writeFileSync(pending, input);
-      send({ type: 'start' });
+      writeSync(pending, input, 0, input.length, 0);
+      send({ type: 'start', length: input.length });
       const outcome = await runOne(target, input);
       const file = outcome.kind === 'other' ? saveFinding(target.name, input, outcome.error) : undefined;
       if (outcome.kind === 'other' && outcome.signature === 'memory over the RSS limit') await new Promise(() => sendThenExit({ type: 'outcome', outcome, file }, 3));
@@ -70,4 +72,7 @@ async function main(): Promise<void> {
   sendThenExit({ type: 'end' }, 0);
 }
 
-await main();
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(2);
+});

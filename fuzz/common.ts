@@ -23,7 +23,7 @@ export function pendingFile(target: string): string {
 
 /** What a child tells main.ts. */
 export type ChildMessage =
-  | { type: 'start' }
+  | { type: 'start'; length: number }
   | { type: 'outcome'; outcome: Outcome; file: string | undefined }
   | { type: 'end' };
 

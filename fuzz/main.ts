@@ -33,6 +33,7 @@ function runChild(name: string, seconds: number, seed: number, tally: Tally): Pr
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   let watchdog: NodeJS.Timeout | undefined;
   let running = false;
+  let length = 0;
   let ended = false;
   const record = (signature: string, file: string | undefined) => {
     tally.other++;
@@ -43,6 +44,7 @@ function runChild(name: string, seconds: number, seed: number, tally: Tally): Pr
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'start') {
       running = true;
+      length = m.length;
       watchdog = setTimeout(() => child.kill('SIGKILL'), WATCHDOG_MS);
     } else if (m.type === 'outcome') {
       clearTimeout(watchdog);
@@ -58,7 +60,12 @@ function runChild(name: string, seconds: number, seed: number, tally: Tally): Pr
       if (ended) return resolve();
       // Killed by the watchdog, out of memory, or a native crash: the pending input is the culprit.
       const pending = pendingFile(name);
-      const input = running && existsSync(pending) ? new Uint8Array(readFileSync(pending)) : undefined;
+      const input = running && existsSync(pending) ? new Uint8Array(readFileSync(pending)).subarray(0, length) : undefined;
+      if (code === 2 && !running) {
+        console.error(`harness error in target ${name}:\n${stderr}`);
+        tally.other++;
+        return resolve();
+      }
       const why = signal === 'SIGKILL' && running ? `no result within ${WATCHDOG_MS / 1000} s` : `child died (code ${code}, signal ${signal})`;
       if (running) tally.runs++;
       if (code !== 3) record(why, input && saveFinding(name, input, `${why}\n${stderr}`));
@@ -95,7 +102,11 @@ async function main(): Promise<number> {
   if (unknown.length) throw new Error(`unknown target ${unknown.join(', ')}; --list shows them`);
   if (values.replay !== undefined) {
     const child = fork(CHILD, [names[0]!, '--replay', values.replay], { execArgv: [`--max-old-space-size=${CHILD_HEAP_MB}`] });
-    return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+    const watchdog = setTimeout(() => {
+      console.log(`anything else: no result within ${WATCHDOG_MS / 1000} s`);
+      child.kill('SIGKILL');
+    }, WATCHDOG_MS);
+    return new Promise((resolve) => child.on('exit', (code) => resolve(clearTimeout(watchdog) ?? code ?? 1)));
   }
   const seconds = Number(values.seconds ?? process.env['FUZZ_SECONDS'] ?? DEFAULT_SECONDS);
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);

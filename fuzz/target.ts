@@ -41,15 +41,18 @@ function causeText(err: Error): string {
   return err.cause instanceof Error ? `\ncause: ${err.cause.stack ?? err.cause.message}` : '';
 }
 
-/** Groups findings: the error class, what is wrong with it, and its message without numbers. */
+/**
+ * Groups findings: the error class, what is wrong with it, and the fixed start of its message
+ * (quoted names, numbers and everything from the first echoed value on dropped).
+ */
 function signatureOf(err: unknown): string {
   if (!(err instanceof Error)) return `non-Error ${typeof err}`;
-  const first = err.message.split('\n')[0]!.slice(0, 120).replace(/\d+/g, 'N').replace(/"[^"]*"/g, '"…"');
+  const template = err.message.replace(/^\S*: /, '').replace(/"[^"\n]*"/g, '…').replace(/\d+/g, 'N').split(/[[{('\n]|got /)[0]!.slice(0, 60).trim();
   if (err instanceof MobileNetV2Error) {
-    const why = !(err.code in ERROR_CODES) ? `unknown code ${err.code}` : err.message.includes('\n') ? 'multi-line message' : `message of ${err.message.length} chars`;
-    return `MobileNetV2Error with ${why.replace(/\d+/g, 'N')}: ${first.replace(/^\S*: /, '')}`;
+    const why = !(err.code in ERROR_CODES) ? `unknown code ${err.code}` : err.message.includes('\n') ? 'a multi-line message' : `a message over ${MAX_MESSAGE_CHARS} chars`;
+    return `MobileNetV2Error with ${why}: ${template}`;
   }
-  return `${err.name}: ${first}`;
+  return `${err.name}: ${template}`;
 }
 
 /** Root of the repository (the harness runs from dist/fuzz). */
