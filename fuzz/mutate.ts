@@ -121,10 +121,11 @@ function applyJsonEdit(doc: unknown, edit: JsonEdit): unknown {
   let parent = doc as Record<string | number, unknown>;
   for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
   const last = path[path.length - 1]!;
-  if (edit.op === 'set') parent[last] = edit.value;
+  // Values are cloned: the same constant may be edited into a document twice (no cycles).
+  if (edit.op === 'set') parent[last] = structuredClone(edit.value);
   else if (edit.op === 'delete') delete parent[last];
-  else if (typeof parent[last] === 'object' && parent[last] !== null) {
-    Object.defineProperty(parent[last], edit.key, { value: edit.value, enumerable: true, configurable: true, writable: true });
+  else if (typeof parent[last] === 'object' && parent[last] !== null && !Array.isArray(parent[last])) {
+    Object.defineProperty(parent[last], edit.key, { value: structuredClone(edit.value), enumerable: true, configurable: true, writable: true });
   }
   return doc;
 }

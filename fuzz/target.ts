@@ -47,7 +47,7 @@ function causeText(err: Error): string {
  */
 function signatureOf(err: unknown): string {
   if (!(err instanceof Error)) return `non-Error ${typeof err}`;
-  const template = err.message.replace(/^\S*: /, '').replace(/"[^"\n]*"/g, '…').replace(/\d+/g, 'N').split(/[[{('\n]|got /)[0]!.slice(0, 60).trim();
+  const template = err.message.replace(/^\S*: /, '').replace(/"[^"\n]*"/g, '<q>').replace(/\d+/g, 'N').replace(/[^\x20-\x7e]+/g, '?').split(/[[{('\n?]|got /)[0]!.slice(0, 60).trim();
   if (err instanceof MobileNetV2Error) {
     const why = !(err.code in ERROR_CODES) ? `unknown code ${err.code}` : err.message.includes('\n') ? 'a multi-line message' : `a message over ${MAX_MESSAGE_CHARS} chars`;
     return `MobileNetV2Error with ${why}: ${template}`;
