@@ -9,8 +9,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import fc from 'fast-check';
 import { HubFiles } from '../../src/hub/hub_files_node.js';
+import { DEFAULT_HUB_LIMITS, type HubLimits } from '../../src/hub/hub_limits.js';
 import { startHostileServer, type HostileServer, type Reply } from '../hostile_server.js';
 import { fixture, HarnessFinding, type Target } from '../target.js';
+
+/** Tiny limits, so a stalling scenario fails in well under the watchdog's 5 s. */
+const FUZZ_LIMITS: HubLimits = { ...DEFAULT_HUB_LIMITS, metadataTimeoutMs: 500, readTimeoutMs: 500, speedWindowMs: 1000, minBytesPerSecond: 64 };
 
 const TOKEN = 'hf_fuzzsecret';
 
@@ -97,7 +101,7 @@ export const hub: Target = {
     server.script(s.replies, [...contents, Uint8Array.from(s.random)], root);
     try {
       for (const offline of s.offline) {
-        const files = new HubFiles({ repoId: 'fuzz/repo', revision: 'main', cacheDir, endpoint: server.url, token: TOKEN, offline, onProgress: undefined });
+        const files = new HubFiles({ repoId: 'fuzz/repo', revision: 'main', cacheDir, endpoint: server.url, token: TOKEN, offline, onProgress: undefined, limits: FUZZ_LIMITS });
         try {
           await files.read('config.json');
           await files.read('model.safetensors');
