@@ -136,7 +136,7 @@ async function transformersJs(spec: EngineSpec, pipelined: boolean): Promise<Eng
   tjs.env.allowRemoteModels = false;
   const options = { dtype: 'fp32', session_options: { intraOpNumThreads: spec.threads } } as const;
   if (pipelined) {
-    const classifier = await tjs.pipeline('image-classification', spec.transformersName!, options);
+    const classifier = await tjs.pipeline('image-classification', spec.transformersName, options);
     const image = await tjs.RawImage.read(spec.image!);
     return {
       threads: spec.threads,

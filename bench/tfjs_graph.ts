@@ -30,7 +30,7 @@ function convFilter(tf: Tf, t: TensorProto, depthwise: boolean): TF.Tensor4D {
   const oihw = tf.tensor4d(floats(t), [o, i, h, w]);
   const filter = depthwise ? tf.transpose(oihw, [2, 3, 0, 1]) : tf.transpose(oihw, [2, 3, 1, 0]);
   oihw.dispose();
-  return filter as TF.Tensor4D;
+  return filter;
 }
 
 /**
@@ -85,7 +85,7 @@ export function compileTfjs(tf: Tf, onnx: Uint8Array, output: string): TfjsGraph
         steps.push((env) => env.set(out, tf.mean(env.get(x!)!, [1, 2], true)));
         break;
       case 'Flatten':
-        steps.push((env) => env.set(out, tf.reshape(env.get(x!)!, [env.get(x!)!.shape[0]!, -1])));
+        steps.push((env) => env.set(out, tf.reshape(env.get(x!)!, [env.get(x!)!.shape[0], -1])));
         break;
       case 'Gemm': {
         const weight = inits.get(w!)!;

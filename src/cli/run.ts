@@ -14,7 +14,7 @@ export async function runCli(
   program.configureOutput({ outputError: (str, write) => write(`mobilenet-v2: ${str.replace(/^error: /, '')}`) });
   for (const register of commands) register(program);
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed it

@@ -299,7 +299,7 @@ export abstract class MobileNetV2PreTrainedModel {
       session.catch(() => this.sessions.delete(key));
     }
     const ort = getOrtModule();
-    const input = new ort.Tensor('float32', pixelValues.data as Float32Array, [...pixelValues.shape]);
+    const input = new ort.Tensor('float32', pixelValues.data, [...pixelValues.shape]);
     const results = await (await session).run({ [OUTPUT.pixelValues]: input });
     const out = new Map<string, Float32Tensor>();
     for (const [name, value] of Object.entries(results)) {

@@ -85,7 +85,7 @@ export class ImageFeatureExtractionPipeline extends Pipeline<Float32Tensor, Imag
       const [map] = await this.model.features(pixelValues, [outIndex]);
       return pool ? globalAveragePool(map!) : map!;
     }
-    const out = await (this.model as MobileNetV2Model | MobileNetV2ForImageClassification).forward(pixelValues);
+    const out = await (this.model).forward(pixelValues);
     return pool ? out.poolerOutput! : out.lastHiddenState!;
   }
 }

@@ -51,7 +51,7 @@ function readPixels(source: Drawable, width: number, height: number, what: strin
   check(width > 0 && height > 0, `${what}: image size ${width}x${height} is empty (is the image loaded?)`, 'E_IMAGE_DECODE');
   checkImagePixels(width, height, what, maxPixels);
   const canvas = newCanvas(width, height);
-  const context = canvas.getContext('2d', { willReadFrequently: true }) as CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null;
+  const context = canvas.getContext('2d', { willReadFrequently: true });
   check(context !== null, `${what}: this browser gives no 2-D canvas context to read pixels with`);
   context.drawImage(source, 0, 0);
   return fromImageData(context.getImageData(0, 0, width, height));

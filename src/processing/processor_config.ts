@@ -226,7 +226,7 @@ export function optionsFromJson(json: unknown, source: string): { options: Image
       options[setting] = toSetting(setting, setting === 'size' || setting === 'cropSize' ? camelSize(value) : value, `${source}: ${key}`);
     }
   }
-  return { options: options as ImageProcessorOptions, extra };
+  return { options: options, extra };
 }
 
 /** Settings read from a `preprocessor_config.json` object, plus the keys this processor does not use. */

@@ -175,7 +175,7 @@ function readEntry(name: string, info: unknown, dataLength: number, source: stri
   );
   const offsets = info.data_offsets;
   checkFile(
-    Array.isArray(offsets) && offsets.length === 2 && offsets.every(isNonNegativeInteger) && offsets[0] <= offsets[1],
+    Array.isArray(offsets) && offsets.length === 2 && offsets.every(isNonNegativeInteger) && offsets[0]! <= offsets[1]!,
     () => `${where} has invalid data_offsets ${preview(offsets)} (expected [begin, end] with begin <= end)`,
   );
   const [begin, end] = offsets as [number, number];

@@ -154,18 +154,22 @@ function directoryBounds(r: Reader): { count: number; start: number; size: numbe
 }
 
 /** Replaces the 32-bit [size, compressed size, header offset] that read 0xffffffff with the zip64 extra field's values. */
-function zip64Sizes(r: Reader, extraStart: number, extraLength: number, fields: number[], name: string): number[] {
+type EntrySizes = [size: number, compressedSize: number, headerStart: number];
+
+function zip64Sizes(r: Reader, extraStart: number, extraLength: number, fields: EntrySizes, name: string): EntrySizes {
   if (!fields.includes(0xffffffff)) return fields;
   for (let p = extraStart; p + 4 <= extraStart + extraLength; p += 4 + r.u16(p + 2)) {
     if (r.u16(p) !== 1) continue;
     let at = p + 4;
-    const result = fields.map((value) => {
+    const end = p + 4 + r.u16(p + 2);
+    const widen = (value: number): number => {
       if (value !== 0xffffffff) return value;
-      checkFile(at + 8 <= p + 4 + r.u16(p + 2), `${r.source}: zip entry ${name} has a short zip64 field (corrupt archive?)`);
+      checkFile(at + 8 <= end, `${r.source}: zip entry ${name} has a short zip64 field (corrupt archive?)`);
       at += 8;
       return r.u64(at - 8);
-    });
-    return result;
+    };
+    // In the zip64 field's order: size, compressed size, header offset.
+    return [widen(fields[0]), widen(fields[1]), widen(fields[2])];
   }
   throw new MobileNetV2Error(`${r.source}: zip entry ${name} lacks its zip64 sizes (corrupt archive?)`, { code: 'E_CHECKPOINT_CORRUPT' });
 }

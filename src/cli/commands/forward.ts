@@ -92,7 +92,7 @@ async function runInput(
 
 /** Labels with a batch dimension when the pixel values had none (`preprocess` writes `labels.N` as HW). */
 function asLabelBatch(labels: Tensor, pixelValues: Float32Tensor): Tensor {
-  return labels.shape.length === pixelValues.shape.length - 2 ? { ...labels, shape: [1, ...labels.shape] } as Tensor : labels;
+  return labels.shape.length === pixelValues.shape.length - 2 ? { ...labels, shape: [1, ...labels.shape] } : labels;
 }
 
 async function forward(flags: ForwardFlags): Promise<void> {

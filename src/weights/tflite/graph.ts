@@ -144,7 +144,7 @@ function findConvs(model: TfliteModel, source: string): { convs: Map<string, Con
     if (op.op !== 'CONV_2D' && op.op !== 'DEPTHWISE_CONV_2D') continue;
     const weight = model.tensors[op.inputs[1] ?? -1];
     const match = weight?.data ? moduleOfWeight(weight.name) : undefined;
-    if (!match) {
+    if (!match || !weight) {
       foreign.push(weight ? `"${weight.name.split(';')[0]}"` : `${op.op} #${op.index}`);
       continue;
     }

@@ -39,7 +39,7 @@ export function quantizationRecord(graph: MobileNetV2Graph, source: string): Qua
   const activations: Record<string, ActivationQuant> = {};
   const activation = (inputs: readonly TfliteTensor[], output: TfliteTensor): ActivationQuant | null => {
     const all = [...inputs.map((t) => params(t)), params(output)];
-    return all.every((p) => p !== null) ? { inputs: all.slice(0, -1) as QuantParams[], output: all.at(-1) as QuantParams } : null;
+    return all.every((p) => p !== null) ? { inputs: all.slice(0, -1), output: all.at(-1) as QuantParams } : null;
   };
   for (const node of graph.convs.values()) {
     const keys = moduleKeys(node.module);
