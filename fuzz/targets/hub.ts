@@ -102,13 +102,12 @@ export const hub: Target = {
     try {
       for (const offline of s.offline) {
         const files = new HubFiles({ repoId: 'fuzz/repo', revision: 'main', cacheDir, endpoint: server.url, token: TOKEN, offline, onProgress: undefined, limits: FUZZ_LIMITS });
-        try {
-          await files.read('config.json');
-          await files.read('model.safetensors');
-        } finally {
-          await checkContainment(root, cacheDir);
-          if (server.violations.length) throw new HarnessFinding(server.violations[0]!.what);
-        }
+        // Containment and token leaks are checked whether or not the reads failed.
+        const reads = files.read('config.json').then(() => files.read('model.safetensors'));
+        const outcome = await reads.then(() => null, (err: unknown) => ({ err }));
+        await checkContainment(root, cacheDir);
+        if (server.violations.length) throw new HarnessFinding(server.violations[0]!.what);
+        if (outcome) throw outcome.err;
       }
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -22,7 +22,7 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
-type CommandModule = { register(program: Command): void };
+type CommandModule = { register: (program: Command) => void };
 
 /** Sub-commands in `--help` order; each module is imported only when needed. */
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {

@@ -1,8 +1,6 @@
 /** The `image-feature-extraction` pipeline: one embedding per image, or a chosen block's features. */
 import { check } from '../errors.js';
-import {
-  MobileNetV2ForSemanticSegmentation, type MobileNetV2ForImageClassification, type MobileNetV2Model,
-} from '../model/modeling_mobilenet_v2.js';
+import { MobileNetV2ForSemanticSegmentation } from '../model/modeling_mobilenet_v2.js';
 import type { RawImage } from '../processing/image.js';
 import { float32Tensor, type Float32Tensor } from '../tensor.js';
 import { Pipeline, type PipelineImage } from './base.js';
@@ -85,7 +83,7 @@ export class ImageFeatureExtractionPipeline extends Pipeline<Float32Tensor, Imag
       const [map] = await this.model.features(pixelValues, [outIndex]);
       return pool ? globalAveragePool(map!) : map!;
     }
-    const out = await (this.model).forward(pixelValues);
+    const out = await this.model.forward(pixelValues);
     return pool ? out.poolerOutput! : out.lastHiddenState!;
   }
 }
