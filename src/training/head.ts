@@ -32,11 +32,13 @@ export interface HeadOptions {
   patience?: number;
   /** Seed of the initialisation, shuffles and dropout. */
   seed?: number;
+  /** After early stopping, train again on training + validation vectors for the chosen number of epochs. */
+  refit?: boolean;
 }
 
 /** Default head settings, chosen on held-out data (see the training benchmark). */
 export const HEAD_DEFAULTS: Readonly<Required<HeadOptions>> = Object.freeze({
-  epochs: 60, lr: 1e-3, batchSize: 32, weightDecay: 1e-2, labelSmoothing: 0.1, dropout: 0.5, schedule: 'cosine', patience: 10, seed: 0,
+  epochs: 60, lr: 3e-4, batchSize: 32, weightDecay: 1e-2, labelSmoothing: 0.1, dropout: 0.5, schedule: 'cosine', patience: 10, seed: 0, refit: true,
 });
 
 /** Labelled vectors. */
@@ -59,6 +61,8 @@ export interface EpochLog {
 /** The trained head and its log. */
 export interface HeadResult {
   readonly head: LinearHead;
+  /** The head before the refit, which never saw the validation vectors (for honest validation scores). */
+  readonly heldOutHead: LinearHead;
   readonly epochs: EpochLog[];
   /** The epoch whose weights were kept. */
   readonly bestEpoch: number;
@@ -109,10 +113,19 @@ export function trainHead(train: VectorSet, val: VectorSet | null, classes: numb
   check(Number.isInteger(o.batchSize) && o.batchSize >= 1, `batch size must be a positive integer, got ${o.batchSize}`);
   check(o.dropout >= 0 && o.dropout < 1, `dropout must be in [0, 1), got ${o.dropout}`);
   check(o.labelSmoothing >= 0 && o.labelSmoothing < 1, `label smoothing must be in [0, 1), got ${o.labelSmoothing}`);
+  const first = fitHead(train, val && val.vectors.length > 0 ? val : null, classes, o, o.epochs);
+  if (!val || val.vectors.length === 0 || !o.refit) return first;
+  // The validation set chose the epoch count; now learn from every image for that many epochs.
+  const all = { vectors: [...train.vectors, ...val.vectors], labels: [...train.labels, ...val.labels] };
+  return { ...first, head: fitHead(all, null, classes, o, first.bestEpoch).head };
+}
+
+/** Trains for at most `epochs` epochs (schedule over `o.epochs`), keeping the weights of the lowest validation (else training) loss. */
+function fitHead(train: VectorSet, val: VectorSet | null, classes: number, o: Required<HeadOptions>, epochCount: number): HeadResult {
   const dim = train.vectors[0]!.length;
   const { mean, std } = featureStats(train.vectors, dim);
   const trainStd = standardize(train, mean, std);
-  const valStd = val && val.vectors.length > 0 ? standardize(val, mean, std) : null;
+  const valStd = val ? standardize(val, mean, std) : null;
   const random = seededRandom(o.seed);
   // PyTorch's Linear initialisation: uniform(±1/sqrt(dim)).
   const bound = 1 / Math.sqrt(dim);
@@ -126,7 +139,7 @@ export function trainHead(train: VectorSet, val: VectorSet | null, classes: numb
   const epochs: EpochLog[] = [];
   let best = { loss: Infinity, epoch: 0, weight: head.weight.slice(), bias: head.bias.slice() };
   let step = 0;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
+  for (let epoch = 0; epoch < epochCount; epoch++) {
     const started = performance.now();
     const lr = learningRate(o, epoch);
     shuffle(order, random);
@@ -154,12 +167,13 @@ export function trainHead(train: VectorSet, val: VectorSet | null, classes: numb
       epoch: epoch + 1, lr, trainLoss: fit.loss, trainAccuracy: fit.accuracy,
       valLoss: held?.loss ?? null, valAccuracy: held?.accuracy ?? null, seconds: (performance.now() - started) / 1000,
     });
-    const loss = held?.loss ?? fit.loss;
+    // Without a validation set the last epoch is kept (the training loss keeps falling).
+    const loss = held ? held.loss : -epoch;
     if (loss < best.loss) best = { loss, epoch: epoch + 1, weight: head.weight.slice(), bias: head.bias.slice() };
     else if (held && epoch + 1 - best.epoch >= o.patience) break;
   }
-  const kept = { classes, dim, weight: best.weight, bias: best.bias };
-  return { head: foldStandardization(kept, mean, std), epochs, bestEpoch: best.epoch };
+  const kept = foldStandardization({ classes, dim, weight: best.weight, bias: best.bias }, mean, std);
+  return { head: kept, heldOutHead: kept, epochs, bestEpoch: best.epoch };
 }
 
 /** One AdamW step (β = 0.9, 0.999; ε = 1e-8; decay not applied to the bias). */

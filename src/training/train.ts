@@ -156,6 +156,7 @@ export async function trainClassifier(dataset: TrainingDataset, options: TrainOp
 
     const fitStarted = performance.now();
     let head: LinearHead;
+    let heldOut: LinearHead | null = null;
     let epochs: EpochLog[] = [];
     let bestEpoch: number | null = null;
     let knn: KnnIndex | null = null;
@@ -165,6 +166,7 @@ export async function trainClassifier(dataset: TrainingDataset, options: TrainOp
         ...options, seed, dropout: options.dropout ?? Math.min(HEAD_DEFAULTS.dropout, extractor.model.config.classifierDropoutProb),
       });
       ({ head, epochs, bestEpoch } = result);
+      heldOut = result.heldOutHead;
       epochs.forEach((e) => options.onEpoch?.(e));
       settings = { ...HEAD_DEFAULTS, ...definedOf(options), seed };
     } else {
@@ -178,7 +180,9 @@ export async function trainClassifier(dataset: TrainingDataset, options: TrainOp
     if (options.keepClasses) head = appendClasses(base!, head, trainVectors);
     const trainingSeconds = (performance.now() - fitStarted) / 1000;
     const index = knn;
-    const validation = validate(valVectors, classes, index ? (x) => knnScores(index, x) : (x) => headLogits(head, x), offset);
+    // Scored with the head as it was before any refit on the validation images, and without the base classes.
+    const scored = heldOut && options.keepClasses ? appendClasses(base!, heldOut, trainVectors) : heldOut ?? head;
+    const validation = validate(valVectors, classes, index ? (x) => knnScores(index, x) : (x) => headLogits(scored, x), offset);
     const labels = options.keepClasses
       ? [...Array.from({ length: base!.classes }, (_, i) => extractor.model.config.id2label[i] ?? `LABEL_${i}`), ...classes]
       : classes;
