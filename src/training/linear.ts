@@ -35,14 +35,21 @@ export function topIndices(scores: ArrayLike<number>, k: number): number[] {
   return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, k);
 }
 
-/** Per-dimension mean and standard deviation of vectors. */
+/** Share of the mean feature variance added to every feature's variance before standardising. */
+export const STD_FLOOR = 0.001;
+
+/** Per-dimension mean and (floored, see {@link STD_FLOOR}) standard deviation of vectors. */
 export function featureStats(vectors: readonly Float32Array[], dim: number): { mean: Float64Array; std: Float64Array } {
   const mean = new Float64Array(dim);
   const std = new Float64Array(dim);
   for (const v of vectors) for (let j = 0; j < dim; j++) mean[j]! += v[j]!;
   for (let j = 0; j < dim; j++) mean[j]! /= Math.max(1, vectors.length);
   for (const v of vectors) for (let j = 0; j < dim; j++) std[j]! += (v[j]! - mean[j]!) ** 2;
-  for (let j = 0; j < dim; j++) std[j] = Math.sqrt(std[j]! / Math.max(1, vectors.length)) + 1e-6;
+  for (let j = 0; j < dim; j++) std[j]! /= Math.max(1, vectors.length);
+  // Features (nearly) constant on the training set must not blow up on new images: add a share of
+  // the mean variance to each one's.
+  const floor = STD_FLOOR * (std.reduce((a, b) => a + b, 0) / dim) + 1e-12;
+  for (let j = 0; j < dim; j++) std[j] = Math.sqrt(std[j]! + floor);
   return { mean, std };
 }
 
