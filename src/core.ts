@@ -55,3 +55,4 @@ export { ImageFeatureExtractionPipeline, globalAveragePool, type ImageFeatureExt
 export { labelMapFromLogits, type LabelMap } from './pipelines/segmentation_map.js';
 export { pascalVocPalette, overlayLabelMap, type Rgb } from './pipelines/palette.js';
 export { countMacs, type MacCount, type LayerCost } from './model/model_summary.js';
+export * from './training/index.js';

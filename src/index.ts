@@ -11,3 +11,4 @@ export { convertTfliteFile } from './weights/tflite/convert_node.js';
 export { loadImage, decodeImage, loadSegmentationMap, encodePng, writePng, type ImageSource } from './processing/image_io_node.js';
 export { pipeline } from './pipelines/pipeline_node.js';
 export { DEFAULT_MODELS, DEFAULT_CLASSIFIER, DEFAULT_SEGMENTER } from './pipelines/default_models_node.js';
+export { trainFromFolder, saveTrained, evaluateFolder, evaluateSegmentationFolders, DiskEmbeddingCache, readImageFolder, type FolderTrainOptions, type FolderEvaluateOptions } from './training/index_node.js';

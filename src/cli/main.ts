@@ -35,6 +35,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   bench: () => import('./commands/bench.js'),
   forward: () => import('./commands/forward.js'),
   preprocess: () => import('./commands/preprocess.js'),
+  train: () => import('./commands/train.js'),
+  eval: () => import('./commands/eval.js'),
 };
 
 const program = new Command('mobilenet-v2')

@@ -16,9 +16,13 @@ import { fileURLToPath } from 'node:url';
 import type { GraphCache } from '../platform.js';
 import { writeFileAtomic } from './write_folder.js';
 
+/** The library's cache folder: `$MOBILENET_V2_CACHE`, else `$XDG_CACHE_HOME/mobilenet-v2`, else `~/.cache/mobilenet-v2`. */
+export function cacheRoot(env: NodeJS.ProcessEnv): string {
+  return env['MOBILENET_V2_CACHE'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'mobilenet-v2');
+}
+
 function cacheFolder(env: NodeJS.ProcessEnv): string {
-  const base = env['MOBILENET_V2_CACHE'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'mobilenet-v2');
-  return join(base, 'graphs');
+  return join(cacheRoot(env), 'graphs');
 }
 
 /**

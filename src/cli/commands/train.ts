@@ -1,0 +1,108 @@
+/**
+ * `mobilenet-v2 train DATA_DIR --output DIR`: teach the model your own classes (one subfolder per
+ * class) and save a transformers checkpoint folder with `training_report.json`.
+ */
+import cliProgress from 'cli-progress';
+import { InvalidArgumentError, type Command } from 'commander';
+import { failureLine } from '../../pipelines/batch_runner_node.js';
+import { addModelOptions, positiveInteger, type ModelFlags } from '../../pipelines/cli_support_node.js';
+import type { EpochLog } from '../../training/head.js';
+import type { TrainingMethod } from '../../training/train.js';
+import { DEFAULT_VALIDATION_SPLIT } from '../../training/train.js';
+import { saveTrained, trainFromFolder } from '../../training/train_node.js';
+import { HEAD_DEFAULTS } from '../../training/head.js';
+
+interface TrainFlags extends ModelFlags {
+  output: string;
+  val?: string;
+  validationSplit: number;
+  epochs?: number;
+  lr?: number;
+  batchSize?: number;
+  augment: number;
+  method: TrainingMethod;
+  keepClasses?: boolean;
+  seed: number;
+  cache: boolean;
+  json?: boolean;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError('must be a number between 0 and 1.');
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && Number.isFinite(n))) throw new InvalidArgumentError('must be a positive number.');
+  return n;
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('must be a whole number.');
+  return Number(value);
+}
+
+function method(value: string): TrainingMethod {
+  if (value !== 'head' && value !== 'knn' && value !== 'imprint') throw new InvalidArgumentError('must be head, knn or imprint.');
+  return value;
+}
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+
+/** Registers the `train` command. */
+export function register(program: Command): void {
+  const command = program.command('train')
+    .description('train a classifier on your own images: DATA_DIR holds one subfolder of images per class')
+    .argument('<data-dir>', 'folder with one subfolder per class (class name = subfolder name)')
+    .requiredOption('-o, --output <dir>', 'checkpoint folder to write (config.json, model.safetensors, preprocessor_config.json, training_report.json)');
+  addModelOptions(command, 'the shipped mobilenet_v2_1.0_224_quant classifier')
+    .option('--val <dir>', 'validation folder with the same class subfolders (default: split off --validation-split)')
+    .option('--validation-split <f>', 'share of each class held out for validation', fraction, DEFAULT_VALIDATION_SPLIT)
+    .option('--epochs <n>', `most epochs (default ${HEAD_DEFAULTS.epochs}; early stopping on validation loss)`, positiveInteger)
+    .option('--lr <x>', `peak AdamW learning rate (default ${HEAD_DEFAULTS.lr})`, positiveNumber)
+    .option('--batch-size <n>', `embeddings per optimiser step (default ${HEAD_DEFAULTS.batchSize})`, positiveInteger)
+    .option('--augment <k>', 'random-crop and flip views embedded per image besides the plain one', wholeNumber, 0)
+    .option('--method <method>', 'head (train the linear classifier), imprint (class means) or knn (nearest neighbours)', method, 'head')
+    .option('--keep-classes', "keep the base model's classes and add the new ones after them")
+    .option('--seed <n>', 'seed of the split, augmentation and training', wholeNumber, HEAD_DEFAULTS.seed)
+    .option('--no-cache', 'do not keep embeddings in the on-disk cache')
+    .option('--json', 'print training_report.json instead of a summary')
+    .action(async (dataDir: string, flags: TrainFlags) => {
+      const tty = process.stderr.isTTY === true;
+      const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, format: ' embedding {bar} {value}/{total} images' }, cliProgress.Presets.shades_classic) : null;
+      let skipped = 0;
+      const result = await trainFromFolder(dataDir, {
+        ...(flags.model !== undefined ? { model: flags.model } : {}),
+        session: { ...(flags.threads ? { threads: flags.threads } : {}), ...(flags.dtype ? { dtype: flags.dtype } : {}), ...(flags.revision ? { revision: flags.revision } : {}) },
+        ...(flags.val !== undefined ? { valDir: flags.val } : { validationSplit: flags.validationSplit }),
+        epochs: flags.epochs, lr: flags.lr, batchSize: flags.batchSize, augment: flags.augment, method: flags.method,
+        keepClasses: flags.keepClasses ?? false, seed: flags.seed, cacheDir: flags.cache ? undefined : false,
+        onSkip: (item, error) => {
+          skipped++;
+          process.stderr.write(failureLine(item.name ?? String(item.image), error));
+        },
+        onProgress: (done, total) => {
+          if (!bar) return;
+          if (done <= total && bar.getTotal() !== total) bar.start(total, 0);
+          bar.update(done);
+          if (done >= total) bar.stop();
+        },
+        onEpoch: (e: EpochLog) => {
+          if (tty) process.stderr.write(`epoch ${e.epoch}  loss ${e.trainLoss.toFixed(3)}  acc ${pct(e.trainAccuracy)}  val loss ${e.valLoss?.toFixed(3) ?? '-'}  val acc ${pct(e.valAccuracy)}\n`);
+        },
+      });
+      await saveTrained(result, flags.output);
+      const r = result.report;
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+        return;
+      }
+      process.stdout.write(`${flags.output}: ${r.method} classifier for ${r.classes.length} classes (${r.classes.join(', ')})${r.keepClasses ? ' added to the base classes' : ''}\n`
+        + `  images: ${r.images.train} train, ${r.images.val} validation, ${skipped} skipped, ${r.images.fromCache} from the cache\n`
+        + (r.bestEpoch !== null ? `  epochs: ${r.epochs.length} run, best ${r.bestEpoch}\n` : '')
+        + `  validation top-1: ${pct(r.validation?.top1)}\n`
+        + `  time: ${r.timings.embeddingSeconds.toFixed(1)} s embedding, ${r.timings.trainingSeconds.toFixed(1)} s training\n`);
+    });
+}
