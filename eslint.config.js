@@ -19,4 +19,15 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // Tests, benchmarks and the fuzzer inspect JSON output and foreign libraries' untyped results.
+    files: ['test/**', 'bench/**', 'fuzz/**'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+    },
+  },
 );

@@ -94,7 +94,7 @@ describe('real photos', requireFixtures(PHOTOS, REFERENCE), () => {
     const counts = new Map<number, number>();
     for (const v of map.data) counts.set(v, (counts.get(v) ?? 0) + 1);
     assert.ok(counts.get(3)! > 40000, 'many "bird" (class 3) pixels');
-    assert.ok([...counts.keys()].every((k) => k <= 20 || k === 255), `VOC classes only: ${[...counts.keys()]}`);
+    assert.ok([...counts.keys()].every((k) => k <= 20 || k === 255), `VOC classes only: ${[...counts.keys()].join()}`);
     // bmp-ts writes 8-bit images as A, B, G, R whatever its toRGBA option says.
     const ref = decodeBmpTs(await readFile(path));
     const image = await loadImage(path);
@@ -144,8 +144,8 @@ describe('decoding files with known pixels', () => {
     assert.deepEqual([shown.width, shown.height], [16, 32]);
     const at = (x: number, y: number) => [...shown.data.subarray((y * 16 + x) * 3, (y * 16 + x) * 3 + 3)];
     const near = (got: number[], want: number[]) => got.every((v, i) => Math.abs(v - want[i]!) <= 12);
-    assert.ok(near(at(8, 4), [255, 0, 0]), `top is red: ${at(8, 4)}`);
-    assert.ok(near(at(8, 28), [0, 0, 255]), `bottom is blue: ${at(8, 28)}`);
+    assert.ok(near(at(8, 4), [255, 0, 0]), `top is red: ${at(8, 4).join()}`);
+    assert.ok(near(at(8, 28), [0, 0, 255]), `bottom is blue: ${at(8, 28).join()}`);
   });
 
   it('keeps the high byte of 16-bit RGB and grey+alpha PNGs, and clips 16-bit grey as Pillow does', async () => {

@@ -14,30 +14,34 @@ function toWire(tensor: ort.Tensor): WireTensor {
   return { type: tensor.type, data: tensor.data as WireTensor['data'], dims: [...tensor.dims] };
 }
 
+/** Runs or releases the session as `request` asks; every failure goes back as a reply, never thrown. */
+async function answer(session: ort.InferenceSession, request: WorkerSessionRequest): Promise<void> {
+  if (request.type === 'release') {
+    // The worker ends either way; a failing release has nobody left to tell.
+    await session.release().catch(() => undefined);
+    port.close();
+    return;
+  }
+  let reply: WorkerSessionReply;
+  const transfer: ArrayBuffer[] = [];
+  try {
+    const feeds = Object.fromEntries(Object.entries(request.feeds).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data, t.dims)]));
+    const results = await session.run(feeds, request.fetches ?? session.outputNames);
+    const outputs: Record<string, WireTensor> = {};
+    for (const [name, value] of Object.entries(results)) {
+      outputs[name] = toWire(value);
+      transfer.push((value.data as WireTensor['data']).buffer as ArrayBuffer);
+    }
+    reply = { type: 'result', id: request.id, outputs };
+  } catch (err) {
+    reply = { type: 'error', id: request.id, message: (err as Error).message };
+  }
+  port.postMessage(reply, transfer);
+}
+
 try {
   const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
-  port.on('message', async (request: WorkerSessionRequest) => {
-    if (request.type === 'release') {
-      await session.release();
-      port.close();
-      return;
-    }
-    let reply: WorkerSessionReply;
-    const transfer: ArrayBuffer[] = [];
-    try {
-      const feeds = Object.fromEntries(Object.entries(request.feeds).map(([name, t]) => [name, new ort.Tensor(t.type as 'float32', t.data, t.dims)]));
-      const results = await session.run(feeds, request.fetches ?? session.outputNames);
-      const outputs: Record<string, WireTensor> = {};
-      for (const [name, value] of Object.entries(results)) {
-        outputs[name] = toWire(value);
-        transfer.push((value.data as WireTensor['data']).buffer as ArrayBuffer);
-      }
-      reply = { type: 'result', id: request.id, outputs };
-    } catch (err) {
-      reply = { type: 'error', id: request.id, message: (err as Error).message };
-    }
-    port.postMessage(reply, transfer);
-  });
+  port.on('message', (request: WorkerSessionRequest) => void answer(session, request));
   port.postMessage({ type: 'ready', inputNames: session.inputNames, outputNames: session.outputNames } satisfies WorkerSessionReply);
 } catch (err) {
   port.postMessage({ type: 'error', id: -1, message: (err as Error).message } satisfies WorkerSessionReply);

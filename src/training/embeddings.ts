@@ -92,8 +92,8 @@ export interface EmbeddedSet<T extends LabeledImage> {
 }
 
 /** Name of item `i` in messages. */
-export function itemName(item: LabeledImage, i: number): string {
-  return item.name ?? (typeof item.image === 'string' ? item.image : `image ${i}`);
+export function itemName(item: LabeledImage, i?: number): string {
+  return item.name ?? (typeof item.image === 'string' ? item.image : `image ${i ?? '?'}`);
 }
 
 /** An item's bytes (for hashing) and a way to decode it. */

@@ -18,7 +18,7 @@ import type { ImageAccess } from './embeddings.js';
  */
 export async function readImageFolder(dir: string): Promise<LabeledImage[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch((cause: unknown) => {
-    throw new MobileNetV2Error(`${dir}: cannot read the dataset folder (${(cause as NodeJS.ErrnoException).code ?? cause})`, { code: 'E_FILE_NOT_FOUND', cause });
+    throw new MobileNetV2Error(`${dir}: cannot read the dataset folder (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { code: 'E_FILE_NOT_FOUND', cause });
   });
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   if (classes.length === 0) throw new MobileNetV2Error(`${dir}: no class subfolders; put each class's images in a subfolder named after the class`);
@@ -37,7 +37,7 @@ export async function readImageFolder(dir: string): Promise<LabeledImage[]> {
 export const nodeImageAccess: Required<ImageAccess> = {
   async readBytes(path) {
     return readFile(path).catch((cause: unknown) => {
-      throw new MobileNetV2Error(`${path}: cannot read (${(cause as NodeJS.ErrnoException).code ?? cause})`, { code: 'E_FILE_NOT_FOUND', cause });
+      throw new MobileNetV2Error(`${path}: cannot read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { code: 'E_FILE_NOT_FOUND', cause });
     });
   },
   decode: (bytes, name) => decodeImage(bytes, name),

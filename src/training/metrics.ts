@@ -52,7 +52,7 @@ export class ClassificationTally {
       images,
       top1: images ? correct / images : 0,
       top5: images ? this.top5Hits.reduce((a, b) => a + b, 0) / images : 0,
-      classes: this.classes.map((label, i) => ({ label, images: perClass[i]!, top1: perClass[i] ? this.confusion[i]![i]! / perClass[i]! : 0 })),
+      classes: this.classes.map((label, i) => ({ label, images: perClass[i]!, top1: perClass[i] ? this.confusion[i]![i]! / perClass[i] : 0 })),
       confusion: this.confusion.map((row) => [...row]),
       confusionLabels: this.other ? [...this.classes, OTHER_COLUMN] : [...this.classes],
     };

@@ -8,6 +8,7 @@ import { failureLine } from '../../pipelines/batch_runner_node.js';
 import { addModelOptions, positiveInteger, type ModelFlags } from '../../pipelines/cli_support_node.js';
 import { DEFAULT_BATCH_SIZE } from '../../pipelines/base.js';
 import type { EvaluationResult, SegmentationEvaluation } from '../../training/metrics.js';
+import { itemName } from '../../training/embeddings.js';
 import { evaluateFolder, evaluateSegmentationFolders } from '../../training/train_node.js';
 import { DEFAULT_CLASSIFIER } from '../../pipelines/default_models_node.js';
 
@@ -54,7 +55,7 @@ export function register(program: Command): void {
         ...session, batchSize: flags.batchSize, cacheDir: flags.cache ? undefined : false,
         onSkip: (item, error) => {
           skipped++;
-          process.stderr.write(failureLine(item.name ?? String(item.image), error));
+          process.stderr.write(failureLine(itemName(item), error));
         },
       });
       process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : classificationText(r));

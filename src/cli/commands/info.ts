@@ -76,7 +76,7 @@ export function register(program: Command): void {
             model: name,
             architecture: model.architecture,
             config: model.config.toJSON(),
-            preprocessor: JSON.parse(processor.toJsonString()),
+            preprocessor: JSON.parse(processor.toJsonString()) as unknown,
             parameters: { total, backbone: total - head, head },
             macs: { height: size[0], width: size[1], total: macs.total, ...(flags.layers ? { layers: macs.layers } : {}) },
             initialised: model.loadReport.missingKeys,

@@ -6,11 +6,10 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { failureLine } from '../../pipelines/batch_runner_node.js';
 import { addModelOptions, positiveInteger, type ModelFlags } from '../../pipelines/cli_support_node.js';
-import type { EpochLog } from '../../training/head.js';
-import type { TrainingMethod } from '../../training/train.js';
-import { DEFAULT_VALIDATION_SPLIT } from '../../training/train.js';
+import { HEAD_DEFAULTS, type EpochLog } from '../../training/head.js';
+import { DEFAULT_VALIDATION_SPLIT, type TrainingMethod } from '../../training/train.js';
+import { itemName } from '../../training/embeddings.js';
 import { saveTrained, trainFromFolder } from '../../training/train_node.js';
-import { HEAD_DEFAULTS } from '../../training/head.js';
 
 interface TrainFlags extends ModelFlags {
   output: string;
@@ -81,7 +80,7 @@ export function register(program: Command): void {
         keepClasses: flags.keepClasses ?? false, seed: flags.seed, cacheDir: flags.cache ? undefined : false,
         onSkip: (item, error) => {
           skipped++;
-          process.stderr.write(failureLine(item.name ?? String(item.image), error));
+          process.stderr.write(failureLine(itemName(item), error));
         },
         onProgress: (done, total) => {
           if (!bar) return;
