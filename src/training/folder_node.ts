@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MobileNetV2Error } from '../errors.js';
-import { collectImageFiles } from '../pipelines/image_files_node.js';
+import { collectImageFiles } from '../processing/image_files_node.js';
 import { decodeImage } from '../processing/image_io_node.js';
 import type { LabeledImage } from './dataset.js';
 import type { ImageAccess } from './embeddings.js';

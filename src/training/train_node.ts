@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { check, MobileNetV2Error } from '../errors.js';
 import { DEFAULT_CLASSIFIER, DEFAULT_SEGMENTER } from '../pipelines/default_models_node.js';
-import { collectImageFiles } from '../pipelines/image_files_node.js';
+import { collectImageFiles } from '../processing/image_files_node.js';
 import { pipeline } from '../pipelines/pipeline_node.js';
 import { getPlatform } from '../platform.js';
 import { loadImage, loadSegmentationMap } from '../processing/image_io_node.js';

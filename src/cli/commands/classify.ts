@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import {
   addImageCommand, imageFiles, JsonStream, positiveInteger, processFiles, withPipeline, type BatchFlags,
-} from '../../pipelines/cli_support_node.js';
+} from '../support.js';
 import { DEFAULT_TOP_K, type ClassificationResult } from '../../pipelines/image_classification.js';
 
 interface ClassifyFlags extends BatchFlags {

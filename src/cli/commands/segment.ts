@@ -12,7 +12,7 @@ import { encodePng } from '../../processing/image_io_node.js';
 import type { RawImage } from '../../processing/image.js';
 import {
   addImageCommand, imageFiles, JsonStream, processFiles, withPipeline, type BatchFlags,
-} from '../../pipelines/cli_support_node.js';
+} from '../support.js';
 import type { SegmentationPrediction } from '../../pipelines/image_segmentation.js';
 import { overlayLabelMap, pascalVocPalette } from '../../pipelines/palette.js';
 
