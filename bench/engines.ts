@@ -177,7 +177,7 @@ async function oursPipeline(spec: EngineSpec, dtype: 'fp32' | 'int8'): Promise<E
  */
 async function classifyFiles(spec: EngineSpec, pipelined: boolean): Promise<Engine> {
   const { pipeline } = await import('../src/pipelines/pipeline_node.js');
-  const { runBatches } = await import('../src/cli/batch_runner.js');
+  const { runBatches } = await import('../src/cli/support/batch_runner.js');
   const { loadImage } = await import('../src/index.js');
   // As the CLI does for several files: the model in a worker thread, so decoding and preprocessing overlap it.
   const classifier = await pipeline('image-classification', spec.modelDir, { threads: spec.threads, worker: pipelined });

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import {
   addImageCommand, imageFiles, JsonStream, positiveInteger, processFiles, withPipeline, type BatchFlags,
-} from '../support.js';
+} from '../support/command_helpers.js';
 import { DEFAULT_TOP_K, type ClassificationResult } from '../../pipelines/image_classification.js';
 
 interface ClassifyFlags extends BatchFlags {

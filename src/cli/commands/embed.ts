@@ -8,7 +8,7 @@ import { MobileNetV2Error } from '../../errors.js';
 import { checkOutputFile, writeFileAtomic } from '../../node/write_folder.js';
 import {
   addImageCommand, imageFiles, modelName, processFiles, withPipeline, type BatchFlags,
-} from '../support.js';
+} from '../support/command_helpers.js';
 import { float32Tensor } from '../../tensor.js';
 import { serializeSafetensors } from '../../weights/safetensors.js';
 

@@ -4,8 +4,8 @@
  * IoU per class of a segmentation model on images and their VOC-palette masks.
  */
 import type { Command } from 'commander';
-import { failureLine } from '../batch_runner.js';
-import { addModelOptions, positiveInteger, type ModelFlags } from '../support.js';
+import { failureLine } from '../support/batch_runner.js';
+import { addModelOptions, positiveInteger, type ModelFlags } from '../support/command_helpers.js';
 import { DEFAULT_BATCH_SIZE } from '../../pipelines/base.js';
 import type { EvaluationResult, SegmentationEvaluation } from '../../training/metrics.js';
 import { itemName } from '../../training/embeddings.js';

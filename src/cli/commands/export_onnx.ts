@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { MobileNetV2Error } from '../../errors.js';
 import { resolveModelFiles } from '../../hub/resolve_node.js';
 import { loadPretrained } from '../../model/modeling_mobilenet_v2.js';
-import { addModelOptions, checkModelFlags, type ModelFlags } from '../support.js';
+import { addModelOptions, checkModelFlags, type ModelFlags } from '../support/command_helpers.js';
 import { DEFAULT_CLASSIFIER } from '../../pipelines/default_models_node.js';
 import { loadImageProcessor } from '../../pipelines/pipeline.js';
 import { toRgb } from '../../processing/image.js';

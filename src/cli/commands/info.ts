@@ -7,7 +7,7 @@ import { isHeadKey, parameterSpecs } from '../../model/architecture.js';
 import { isBuffer } from '../../model/layers.js';
 import type { AnyMobileNetV2Model } from '../../model/modeling_mobilenet_v2.js';
 import { numel } from '../../tensor.js';
-import { addModelOptions, modelName, withPipeline, type ModelFlags } from '../support.js';
+import { addModelOptions, modelName, withPipeline, type ModelFlags } from '../support/command_helpers.js';
 import { countMacs, type MacCount } from '../../model/model_summary.js';
 
 interface InfoFlags extends ModelFlags {

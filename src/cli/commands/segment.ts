@@ -12,7 +12,7 @@ import { encodePng } from '../../processing/image_io_node.js';
 import type { RawImage } from '../../processing/image.js';
 import {
   addImageCommand, imageFiles, JsonStream, processFiles, withPipeline, type BatchFlags,
-} from '../support.js';
+} from '../support/command_helpers.js';
 import type { SegmentationPrediction } from '../../pipelines/image_segmentation.js';
 import { overlayLabelMap, pascalVocPalette } from '../../pipelines/palette.js';
 

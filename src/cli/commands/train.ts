@@ -4,8 +4,8 @@
  */
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
-import { failureLine } from '../batch_runner.js';
-import { addModelOptions, positiveInteger, type ModelFlags } from '../support.js';
+import { failureLine } from '../support/batch_runner.js';
+import { addModelOptions, positiveInteger, type ModelFlags } from '../support/command_helpers.js';
 import { HEAD_DEFAULTS, type EpochLog } from '../../training/head.js';
 import { DEFAULT_VALIDATION_SPLIT, type TrainingMethod } from '../../training/train.js';
 import { itemName } from '../../training/embeddings.js';

@@ -6,14 +6,14 @@
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { check, MobileNetV2Error } from '../errors.js';
-import { DEFAULT_BATCH_SIZE } from '../pipelines/base.js';
+import { check, MobileNetV2Error } from '../../errors.js';
+import { DEFAULT_BATCH_SIZE } from '../../pipelines/base.js';
 import { failureReason, runBatches, type BatchJob, type BatchSummary } from './batch_runner.js';
-import { DEFAULT_MODELS } from '../pipelines/default_models_node.js';
-import { collectImageFiles, IMAGE_EXTENSIONS } from '../processing/image_files_node.js';
-import { pipeline } from '../pipelines/pipeline_node.js';
-import type { ModelDType } from '../runtime/ort.js';
-import type { PipelineOfTask, PipelineTask } from '../pipelines/pipeline.js';
+import { DEFAULT_MODELS } from '../../pipelines/default_models_node.js';
+import { collectImageFiles, IMAGE_EXTENSIONS } from '../../processing/image_files_node.js';
+import { pipeline } from '../../pipelines/pipeline_node.js';
+import type { ModelDType } from '../../runtime/ort.js';
+import type { PipelineOfTask, PipelineTask } from '../../pipelines/pipeline.js';
 
 /** The model options every image command takes. */
 export interface ModelFlags {

@@ -4,8 +4,8 @@
  * terminal.
  */
 import cliProgress from 'cli-progress';
-import type { RawImage } from '../processing/image.js';
-import { loadImage } from '../processing/image_io_node.js';
+import type { RawImage } from '../../processing/image.js';
+import { loadImage } from '../../processing/image_io_node.js';
 
 /** What to do with the images. */
 export interface BatchJob<R> {
