@@ -1,5 +1,6 @@
 /** The platform-independent public API, shared by the Node and browser entry points. */
-export { MobileNetV2Error } from './errors.js';
+export { MobileNetV2Error, ERROR_CODES, type MobileNetV2ErrorCode, type MobileNetV2ErrorOptions } from './errors.js';
+export { LIMITS } from './config/limits.js';
 export { numel, float32Tensor, type DType, type Tensor, type Float32Tensor } from './tensor.js';
 export {
   MobileNetV2Config, type MobileNetV2ConfigInit, type ProblemType, type HiddenAct, type Architecture,
