@@ -16,7 +16,7 @@ import './runtime/ort_web.js';
 setPlatform({
   resolveModelFiles: resolveModelFilesInBrowser,
   writeFolder: async (dir) => {
-    throw new MobileNetV2Error(`cannot write ${dir}: saving and converting models is not supported in the browser (use the Node package)`);
+    throw new MobileNetV2Error(`cannot write ${dir}: saving and converting models is not supported in the browser (use the Node package)`, { code: 'E_FILE_WRITE' });
   },
 });
 
@@ -38,9 +38,9 @@ export async function readImageInBrowser(source: string | Uint8Array): Promise<R
   try {
     response = await fetch(source);
   } catch (err) {
-    throw new MobileNetV2Error(`cannot fetch image ${source}: ${(err as Error).message}`);
+    throw new MobileNetV2Error(`cannot fetch image ${source}: ${(err as Error).message}`, { code: 'E_FILE_NOT_FOUND', cause: err });
   }
-  if (!response.ok) throw new MobileNetV2Error(`cannot fetch image ${source}: HTTP ${response.status}`);
+  if (!response.ok) throw new MobileNetV2Error(`cannot fetch image ${source}: HTTP ${response.status}`, { code: 'E_FILE_NOT_FOUND' });
   return loadImageInBrowser(await response.blob(), source);
 }
 

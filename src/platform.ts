@@ -57,6 +57,6 @@ export function findPlatform(): Platform | null {
 
 /** The registered services; throws when no entry point registered any. */
 export function getPlatform(): Platform {
-  if (!platform) throw new MobileNetV2Error('no platform registered: import "mobilenet-v2" (Node) or "mobilenet-v2/browser"');
+  if (!platform) throw new MobileNetV2Error('no platform registered: import "mobilenet-v2" (Node) or "mobilenet-v2/browser"', { code: 'E_RUNTIME' });
   return platform;
 }

@@ -97,6 +97,7 @@ export function checkCheckpoint(
     throw new MobileNetV2Error(
       `${source}: none of the MobileNetV2 weights were found (first expected key "${expected[0]?.key}"; ` +
         `the checkpoint has ${checkpoint.size} tensors${checkpoint.size ? `, e.g. "${[...checkpoint.keys()][0]}"` : ''})`,
+      { code: 'E_CHECKPOINT_MISMATCH' },
     );
   }
   const expectedKeys = new Set(expected.map((p) => p.key));

@@ -65,7 +65,7 @@ export function classificationLoss(logits: Float32Tensor, labels: Tensor, proble
       return y.reduce((s, v, i) => s + Math.max(z[i]!, 0) - z[i]! * v + Math.log1p(Math.exp(-Math.abs(z[i]!))), 0) / y.length;
     }
     default:
-      throw new MobileNetV2Error(`unknown problem_type ${JSON.stringify(problemType)}`);
+      throw new MobileNetV2Error(`unknown problem_type ${JSON.stringify(problemType)}`, { code: 'E_CONFIG_INVALID' });
   }
 }
 

@@ -283,7 +283,7 @@ export abstract class MobileNetV2PreTrainedModel {
 
   /** Checks pixel values and runs the graph for `partial`, returning its outputs by name. */
   protected async run(pixelValues: Float32Tensor, partial: Partial<GraphRequest>): Promise<Map<string, Float32Tensor>> {
-    if (this.disposed) throw new MobileNetV2Error('this model was disposed');
+    if (this.disposed) throw new MobileNetV2Error('this model was disposed', { code: 'E_DISPOSED' });
     checkPixelValues(pixelValues, this.config.numChannels);
     let request = this.fullRequest(partial);
     if (request.pooling === 'tf') {

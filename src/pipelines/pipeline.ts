@@ -81,7 +81,7 @@ export async function createPipeline<T extends PipelineTask>(task: T, model: str
   const files = typeof model === 'string' ? await getPlatform().resolveModelFiles(model, options) : model;
   const loaded = await loadPretrained(files, options, spec.fallback);
   if (spec.requires && !(loaded instanceof spec.requires)) {
-    throw new MobileNetV2Error(`${files.description}: ${task} needs a ${spec.requires.architecture} checkpoint, but this one is a ${loaded.architecture}`);
+    throw new MobileNetV2Error(`${files.description}: ${task} needs a ${spec.requires.architecture} checkpoint, but this one is a ${loaded.architecture}`, { code: 'E_CHECKPOINT_MISMATCH' });
   }
   const processor = options.processor ?? (await loadImageProcessor(files));
   return spec.create(loaded, processor, options) as PipelineOfTask[T];

@@ -30,7 +30,7 @@ function rawBytes(data: Float32Array | Int32Array | Int8Array | Uint8Array): Uin
 
 /** A float32 initializer's values (copied: decoded raw data need not be 4-byte aligned). */
 function floatValues(t: TensorProto): Float32Array {
-  if (t.dataType !== OnnxDataType.FLOAT) throw new MobileNetV2Error(`internal: initializer "${t.name}" is not float32`);
+  if (t.dataType !== OnnxDataType.FLOAT) throw new MobileNetV2Error(`internal: initializer "${t.name}" is not float32`, { code: 'E_INTERNAL' });
   return new Float32Array(new Uint8Array(t.rawData).buffer);
 }
 

@@ -28,7 +28,7 @@ export function setOrtModule(ort: OrtModule): void {
 /** The registered runtime; throws if no entry point registered one. */
 export function getOrtModule(): OrtModule {
   if (!registered) {
-    throw new MobileNetV2Error('no ONNX Runtime registered: import "mobilenet-v2" (Node) or "mobilenet-v2/browser"');
+    throw new MobileNetV2Error('no ONNX Runtime registered: import "mobilenet-v2" (Node) or "mobilenet-v2/browser"', { code: 'E_RUNTIME' });
   }
   return registered;
 }
@@ -70,6 +70,6 @@ export async function createSession(model: Uint8Array | string, options: Session
   if (!options.worker) {
     return typeof model === 'string' ? ort.InferenceSession.create(model, sessionOptions) : ort.InferenceSession.create(model, sessionOptions);
   }
-  if (!ort.createWorkerSession) throw new MobileNetV2Error('worker sessions need Node.js (worker_threads)');
+  if (!ort.createWorkerSession) throw new MobileNetV2Error('worker sessions need Node.js (worker_threads)', { code: 'E_RUNTIME' });
   return ort.createWorkerSession(model, sessionOptions);
 }

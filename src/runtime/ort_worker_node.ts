@@ -42,7 +42,7 @@ class WorkerSession {
       this.pending.delete(reply.id);
       // An idle worker must not keep the process alive; a busy one must.
       if (this.pending.size === 0) worker.unref();
-      if (reply.type === 'error') pending?.reject(new MobileNetV2Error(`ONNX Runtime (worker thread): ${reply.message}`));
+      if (reply.type === 'error') pending?.reject(new MobileNetV2Error(`ONNX Runtime (worker thread): ${reply.message}`, { code: 'E_RUNTIME' }));
       else pending?.resolve(Object.fromEntries(Object.entries(reply.outputs).map(([n, t]) => [n, new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims)])));
     });
     worker.on('error', (err) => this.failAll(err));
@@ -51,7 +51,7 @@ class WorkerSession {
   }
 
   private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(new MobileNetV2Error(`ONNX Runtime worker thread failed: ${err.message}`));
+    for (const p of this.pending.values()) p.reject(new MobileNetV2Error(`ONNX Runtime worker thread failed: ${err.message}`, { code: 'E_RUNTIME', cause: err }));
     this.pending.clear();
   }
 
@@ -84,7 +84,7 @@ export async function createWorkerSession(model: Uint8Array | string, options: I
   });
   if (ready.type !== 'ready') {
     await worker.terminate();
-    throw new MobileNetV2Error(`ONNX Runtime could not load the model: ${ready.type === 'error' ? ready.message : 'unexpected reply'}`);
+    throw new MobileNetV2Error(`ONNX Runtime could not load the model: ${ready.type === 'error' ? ready.message : 'unexpected reply'}`, { code: 'E_RUNTIME' });
   }
   return new WorkerSession(worker, ready.inputNames, ready.outputNames) as unknown as InferenceSession;
 }

@@ -21,7 +21,7 @@ export async function readImageFolder(dir: string): Promise<LabeledImage[]> {
     throw new MobileNetV2Error(`${dir}: cannot read the dataset folder (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { code: 'E_FILE_NOT_FOUND', cause });
   });
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
-  if (classes.length === 0) throw new MobileNetV2Error(`${dir}: no class subfolders; put each class's images in a subfolder named after the class`);
+  if (classes.length === 0) throw new MobileNetV2Error(`${dir}: no class subfolders; put each class's images in a subfolder named after the class`, { code: 'E_FILE_NOT_FOUND' });
   const items: LabeledImage[] = [];
   const empty: string[] = [];
   for (const label of classes) {
@@ -29,7 +29,7 @@ export async function readImageFolder(dir: string): Promise<LabeledImage[]> {
     if (files.length === 0) empty.push(label);
     for (const file of files) items.push({ label, image: file, name: file });
   }
-  if (empty.length) throw new MobileNetV2Error(`${dir}: class folder${empty.length > 1 ? 's' : ''} ${empty.map((c) => `"${c}"`).join(', ')} ha${empty.length > 1 ? 've' : 's'} no image files`);
+  if (empty.length) throw new MobileNetV2Error(`${dir}: class folder${empty.length > 1 ? 's' : ''} ${empty.map((c) => `"${c}"`).join(', ')} ha${empty.length > 1 ? 've' : 's'} no image files`, { code: 'E_FILE_NOT_FOUND' });
   return items;
 }
 

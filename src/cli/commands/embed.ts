@@ -80,7 +80,7 @@ export function register(program: Command): void {
           set.vectors.push(vector);
           set.dim = vector.length;
         }));
-      if (set.files.length === 0) throw new MobileNetV2Error(`no image could be embedded; ${flags.output} not written`);
+      if (set.files.length === 0) throw new MobileNetV2Error(`no image could be embedded; ${flags.output} not written`, { code: 'E_IMAGE_DECODE' });
       await writeFileAtomic(flags.output, format === 'json' ? toJson(set) : toSafetensors(set));
       const failures = failed > 0 ? ` (${failed} of ${files.length} images failed)` : '';
       process.stdout.write(`wrote ${set.files.length} embeddings of ${set.dim} floats (${set.layer}, ${format}) to ${flags.output}${failures}\n`);

@@ -99,7 +99,7 @@ async function forward(flags: ForwardFlags): Promise<void> {
   await checkOutputFile(flags.output);
   const problemTypes = parseProblemTypes(flags.problemType);
   const inputBytes = await readFile(flags.inputs).catch((err: NodeJS.ErrnoException) => {
-    throw new MobileNetV2Error(`${flags.inputs}: cannot read inputs (${err.code ?? err.message})`);
+    throw new MobileNetV2Error(`${flags.inputs}: cannot read inputs (${err.code ?? err.message})`, { code: 'E_FILE_NOT_FOUND', cause: err });
   });
   const inputs = parseSafetensors(inputBytes, flags.inputs).tensors;
   // `NAME`, `NAME@TAG`, and `preprocess`'s `NAME.N` (one image, CHW), each run on its own.

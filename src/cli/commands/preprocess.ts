@@ -30,7 +30,7 @@ async function processorFrom(flags: PreprocessFlags): Promise<MobileNetV2ImagePr
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new MobileNetV2Error(code === 'ENOENT' ? `${path}: processor config not found` : `${path}: cannot read (${(err as Error).message})`);
+    throw new MobileNetV2Error(code === 'ENOENT' ? `${path}: processor config not found` : `${path}: cannot read (${(err as Error).message})`, { code: 'E_FILE_NOT_FOUND', cause: err });
   }
   return MobileNetV2ImageProcessor.fromJsonText(text, path);
 }

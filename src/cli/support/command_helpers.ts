@@ -139,7 +139,7 @@ export const IMAGE_ARGS_HELP = `image files, or folders searched recursively for
  */
 export async function imageFiles(args: readonly string[]): Promise<{ files: string[]; several: boolean }> {
   const { files, sawFolder } = await collectImageFiles(args);
-  if (files.length === 0) throw new MobileNetV2Error(`no image files found in ${args.join(', ')}`);
+  if (files.length === 0) throw new MobileNetV2Error(`no image files found in ${args.join(', ')}`, { code: 'E_FILE_NOT_FOUND' });
   return { files, several: files.length > 1 || sawFolder };
 }
 
