@@ -61,12 +61,13 @@ test('pytorch_model.bin with a zip entry name holding a newline: the error is on
   const zip = zipSync({ 'archive/data.pkl': new Uint8Array([0x80, 2, 0x7d, 0x2e]), 'archive/a\nb': text('abc') }, { level: 0 });
   const view = new DataView(zip.buffer);
   const headers = [...zip.keys()].filter((i) => i + 4 <= zip.length && view.getUint32(i, true) === 0x02014b50);
-  view.setUint32(headers[1]! + 24, 1000, true); // the second entry claims 1000 bytes (it has 3)
+  // The second entry claims 1000 bytes of stored data (it has 3): refused while the directory is read.
+  view.setUint32(headers[1]! + 20, 1000, true);
   await assertCleanError(() => parseTorchCheckpoint(zip, 'pytorch_model.bin'));
 });
 
 test('preprocessor size of 2^31: a MobileNetV2Error, not a RangeError from the resampler', async () => {
-  const processor = MobileNetV2ImageProcessor.fromConfig({ size: 2 ** 31, crop_size: { height: 30, width: 30 }, do_rescale: false });
   const image = { data: new Uint8Array(6 * 5 * 3), width: 6, height: 5, channels: 3 as const };
-  await assertCleanError(() => processor.preprocess(image));
+  await assertCleanError(() => MobileNetV2ImageProcessor.fromConfig({ size: 2 ** 31, crop_size: { height: 30, width: 30 }, do_rescale: false }).preprocess(image));
+  await assertCleanError(() => MobileNetV2ImageProcessor.fromConfig({ crop_size: 1e308 }).preprocess(image));
 });
