@@ -313,6 +313,8 @@ function stack<D extends 'float32' | 'int64'>(items: Tensor<D>[], what: string):
       () => `cannot batch ${what} of different sizes: item 0 is ${formatShape(first.shape)}, item ${i} is ${formatShape(t.shape)} (enable center crop, or process them one at a time)`,
     );
   }
+  // One item (the usual case) is its own batch: no copy, which halves the peak memory of a big output.
+  if (items.length === 1) return { dtype: first.dtype, shape: [1, ...first.shape], data: first.data };
   const size = first.data.length;
   const data = new (first.data.constructor as new (length: number) => Float32Array)(size * items.length);
   items.forEach((t, i) => data.set(t.data as Float32Array, i * size));
