@@ -28,7 +28,11 @@ export const LIMITS = Object.freeze({
   maxAbsIgnoreIndex: 2 ** 31 - 1,
   /** Largest `size` / `crop_size` / `shortest_edge` side of preprocessor_config.json. */
   maxImageSide: 16_384,
-  /** Most pixels of one resized or cropped image (8192²: 805 MB as float32 RGB). */
+  /**
+   * Most pixels of one resized or cropped image (8192²: 805 MB as float32 RGB): checked on the
+   * config's sizes, and on each image's actual resize output (E_IMAGE_TOO_LARGE), which with
+   * `shortest_edge` follows the image's aspect ratio.
+   */
   maxResizePixels: 2 ** 26,
   /** Most pixels (batch × height × width) of the model's `pixel_values` (4096²: the widest activation is then 1.6 GB). */
   maxModelInputPixels: 2 ** 24,
