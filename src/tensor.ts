@@ -3,7 +3,8 @@
  * and the CLI. Row-major (C order), like numpy and torch. Kept independent of ONNX Runtime so that
  * weights and pixels can be handled without a native runtime.
  */
-import { describeValue, LIMITS } from './config/limits.js';
+import { LIMITS } from './config/limits.js';
+import { describeValue } from './describe.js';
 import { check, type MobileNetV2ErrorCode } from './errors.js';
 
 /** Element types the library reads and writes (safetensors / torch / TFLite names map onto these). */

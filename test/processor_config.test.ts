@@ -108,7 +108,7 @@ describe('preprocessor_config.json', () => {
     for (const [json, message] of bad) {
       assert.throws(() => MobileNetV2ImageProcessor.fromConfig(json, 'cfg.json'), (err: Error) => err instanceof MobileNetV2Error && err.code === 'E_CONFIG_INVALID' && message.test(err.message), JSON.stringify(json));
     }
-    assert.throws(() => MobileNetV2ImageProcessor.fromJsonText('{"size": 256,', 'broken.json'), /broken\.json: not valid JSON/);
+    assert.throws(() => MobileNetV2ImageProcessor.fromJsonText('{"size": 256,', 'broken.json'), /broken\.json is not valid JSON/);
     assert.throws(() => new MobileNetV2ImageProcessor({ cropSize: -3 }), /options: cropSize must be an integer from 1 to 16384, got -3/);
     assert.throws(() => new MobileNetV2ImageProcessor({ imageSize: 3 } as never), /unknown image-processor option "imageSize"/);
   });

@@ -4,7 +4,8 @@
  * writes) and written back in transformers' format.
  */
 import { MobileNetV2Error } from '../errors.js';
-import { checkConfig, checkJsonDepth, describeValue, LIMITS } from './limits.js';
+import { describeValue, quote } from '../describe.js';
+import { checkConfig, checkJsonDepth, LIMITS } from './limits.js';
 import { PRETRAINED_CONFIG_DEFAULTS } from './pretrained_config_defaults.js';
 
 /** `problem_type` values transformers knows. */
@@ -102,7 +103,7 @@ function checkId2label(id2label: Record<number, string>): void {
   checkConfig(keys.length <= LIMITS.maxLabels, () => `config field "id2label" has ${keys.length} labels, more than the limit of ${LIMITS.maxLabels}`);
   // Integer-like keys enumerate in ascending order, so 0..n-1 means keys[i] === String(i).
   const bad = keys.findIndex((k, i) => k !== String(i));
-  checkConfig(bad < 0, () => `config field "id2label" must have the keys 0..${keys.length - 1}, but has ${JSON.stringify(keys[bad])}`);
+  checkConfig(bad < 0, () => `config field "id2label" must have the keys 0..${keys.length - 1}, but has ${quote(keys[bad]!)}`);
   const notString = keys.find((k) => typeof id2label[Number(k)] !== 'string');
   checkConfig(notString === undefined, () => `config field "id2label" maps ${notString} to ${describeValue(id2label[Number(notString)])}, not a string`);
 }

@@ -28,7 +28,11 @@ export const LIMITS = Object.freeze({
   maxAbsIgnoreIndex: 2 ** 31 - 1,
   /** Largest `size` / `crop_size` / `shortest_edge` side of preprocessor_config.json. */
   maxImageSide: 16_384,
-  /** Most pixels of one resized or cropped image (8192²: 805 MB as float32 RGB). */
+  /**
+   * Most pixels of one resized or cropped image (8192²: 805 MB as float32 RGB): checked on the
+   * config's sizes, and on each image's actual resize output (E_IMAGE_TOO_LARGE), which with
+   * `shortest_edge` follows the image's aspect ratio.
+   */
   maxResizePixels: 2 ** 26,
   /** Most pixels (batch × height × width) of the model's `pixel_values` (4096²: the widest activation is then 1.6 GB). */
   maxModelInputPixels: 2 ** 24,
@@ -57,20 +61,4 @@ export function checkJsonDepth(value: unknown, field: string, depth = 0): void {
     throw new MobileNetV2Error(`${field} nests objects or lists more than ${LIMITS.maxJsonDepth} levels deep`, { code: 'E_CONFIG_INVALID' });
   }
   for (const child of Object.values(value)) checkJsonDepth(child, field, depth + 1);
-}
-
-/**
- * A short rendering of a value for an error message: numbers as JavaScript writes them (`Infinity`
- * and `NaN` included, which JSON would write as null), small flat values as JSON, anything big or
- * nested by its kind only (stringifying it whole could take long or overflow the stack).
- */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-  if (typeof value !== 'object' || value === null) return String(value);
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
-  const entries = Object.entries(value);
-  const flat = entries.length <= 8 && entries.every(([, v]) => typeof v !== 'object' || v === null);
-  if (flat) return JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
-  return Array.isArray(value) ? `a list of ${value.length} items` : `an object with keys ${entries.slice(0, 5).map(([k]) => k).join(', ')}${entries.length > 5 ? ', …' : ''}`;
 }

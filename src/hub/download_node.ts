@@ -12,7 +12,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
+import { quote } from '../describe.js';
 import { MobileNetV2Error } from '../errors.js';
+import { fsStep } from './fs_errors_node.js';
 import { byteCount, checkNotHtml, corruptDownloadError, expectedDigest, gitBlobHeader, type FileMetadata } from './hub_common.js';
 import { isMetadataFile, LIMIT_VARIABLES, type HubLimits } from './hub_limits.js';
 import { limitHit, Pace, readWithin } from './pace.js';
@@ -61,7 +63,7 @@ function redirectTarget(response: Response, from: string): URL | undefined {
   if (response.status < 300 || response.status >= 400 || location === null) return undefined;
   const target = URL.canParse(location, from) ? new URL(location, from) : undefined;
   if (target === undefined || (target.protocol !== 'http:' && target.protocol !== 'https:')) {
-    throw new MobileNetV2Error(`${from} redirects to ${JSON.stringify(location.slice(0, 200))}, not an http(s) URL`, {
+    throw new MobileNetV2Error(`${from} redirects to ${quote(location)}, not an http(s) URL`, {
       code: 'E_HUB_RESPONSE',
     });
   }
@@ -106,6 +108,7 @@ export async function download(req: DownloadRequest): Promise<string> {
   let size: number | undefined;
   try {
     checkNotHtml(response.headers, req.file, req.url);
+    checkNotEncoded(response.headers, req.url);
     size = announcedSize(req, response, start);
   } catch (err) {
     await response.body?.cancel();
@@ -113,6 +116,20 @@ export async function download(req: DownloadRequest): Promise<string> {
   }
   await receive(req, response, start, size);
   return verify(req, size);
+}
+
+/**
+ * Refuses a body the server compressed although the request asked for none (`Accept-Encoding:
+ * identity`): its length and digest could not be checked against the metadata, and Node's fetch
+ * never ends a broken compressed body cut off by a closed connection, so the download would wait
+ * out the whole read timeout instead of failing at once.
+ */
+function checkNotEncoded(headers: Headers, url: string): void {
+  const encoding = headers.get('content-encoding');
+  if (encoding === null || /^\s*(identity)?\s*$/i.test(encoding)) return;
+  throw new MobileNetV2Error(`the server answered ${url} with Content-Encoding ${quote(encoding)} though it was asked for none; refused`, {
+    code: 'E_HUB_RESPONSE',
+  });
 }
 
 /** Size of `path`, 0 when it does not exist. */
@@ -206,7 +223,10 @@ function announcedSize(req: DownloadRequest, response: Response, start: number):
 async function receive(req: DownloadRequest, response: Response, offset: number, size: number | undefined): Promise<void> {
   const report = (loaded: number, done: boolean) => req.onProgress?.({ file: req.file, loaded, total: size, done });
   const cap = size ?? req.limits.maxUnsizedBytes;
-  const handle = await open(req.partial, offset > 0 ? 'a' : 'w');
+  const handle = await fsStep('write', req.partial, () => open(req.partial, offset > 0 ? 'a' : 'w')).catch(async (err: unknown) => {
+    await response.body?.cancel();
+    throw err;
+  });
   const reader = response.body!.getReader();
   const pace = new Pace(req.limits);
   let loaded = offset;
@@ -218,7 +238,7 @@ async function receive(req: DownloadRequest, response: Response, offset: number,
       pace.update(chunk?.byteLength ?? 0);
       if (chunk === null) continue;
       if (loaded + chunk.byteLength > cap) throw tooLong(req, size);
-      await handle.write(chunk);
+      await fsStep('write', req.partial, () => handle.write(chunk));
       loaded += chunk.byteLength;
       report(loaded, false);
     }
@@ -229,6 +249,7 @@ async function receive(req: DownloadRequest, response: Response, offset: number,
       await rm(req.partial, { force: true });
       throw err;
     }
+    if (err instanceof MobileNetV2Error && err.code === 'E_FILE_WRITE') throw err; // the partial file is kept
     throw new MobileNetV2Error(
       `download of ${req.url} interrupted after ${loaded} bytes (${causeOf(err)}); run again to resume it`,
       { code: 'E_HUB_UNREACHABLE', cause: err },
@@ -258,7 +279,9 @@ async function verify(req: DownloadRequest, size: number | undefined): Promise<s
   const sha256 = createHash('sha256');
   const gitSha1 = createHash('sha1').update(gitBlobHeader(actualSize));
   const hashes: Hash[] = expected?.algorithm === 'git-sha1' ? [sha256, gitSha1] : [sha256];
-  for await (const chunk of createReadStream(req.partial)) for (const hash of hashes) hash.update(chunk as Buffer);
+  await fsStep('read', req.partial, async () => {
+    for await (const chunk of createReadStream(req.partial)) for (const hash of hashes) hash.update(chunk as Buffer);
+  });
   const sha256Hex = sha256.digest('hex');
   const actual = expected?.algorithm === 'git-sha1' ? gitSha1.digest('hex') : sha256Hex;
   let problem: string | undefined;

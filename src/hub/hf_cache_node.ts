@@ -15,7 +15,9 @@
  */
 import { copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative } from 'node:path';
+import { quote } from '../describe.js';
 import { MobileNetV2Error } from '../errors.js';
+import { fsStep } from './fs_errors_node.js';
 import { checkHubModelId, COMMIT_HASH } from './hub_common.js';
 
 /** What the cache knows about one file of a snapshot. */
@@ -66,7 +68,7 @@ export class HfCacheRepo {
     }
     if (!COMMIT_HASH.test(snapshot) && snapshot !== revision) {
       throw new MobileNetV2Error(
-        `hub cache file ${path} holds ${JSON.stringify(snapshot.slice(0, 80))}, not a commit id; delete it to download again`,
+        `hub cache file ${path} holds ${quote(snapshot, 80)}, not a commit id; delete it to download again`,
         { code: 'E_CHECKPOINT_CORRUPT' },
       );
     }
@@ -78,8 +80,10 @@ export class HfCacheRepo {
     if (COMMIT_HASH.test(revision)) return;
     if ((await this.snapshotOf(revision)) === snapshot) return; // the cache may be read-only
     const path = this.#inside(join(this.root, 'refs', revision));
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, snapshot);
+    await fsStep('write', path, async () => {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, snapshot);
+    });
   }
 
   /** Looks `file` up in `snapshot` without any network access. */
@@ -93,8 +97,10 @@ export class HfCacheRepo {
   /** Records that `file` is absent from `snapshot`, so offline lookups can answer "no such file". */
   async markAbsent(snapshot: string, file: string): Promise<void> {
     const marker = this.#absentMarker(snapshot, file);
-    await mkdir(dirname(marker), { recursive: true });
-    await writeFile(marker, '');
+    await fsStep('write', marker, async () => {
+      await mkdir(dirname(marker), { recursive: true });
+      await writeFile(marker, '');
+    });
   }
 
   /**
@@ -105,15 +111,17 @@ export class HfCacheRepo {
   async link(key: string, snapshot: string, file: string): Promise<string> {
     const pointer = this.pointerPath(snapshot, file);
     const blob = this.blobPath(key);
-    await mkdir(dirname(pointer), { recursive: true });
-    await rm(pointer, { force: true });
-    try {
-      await symlink(relative(dirname(pointer), blob), pointer);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EPERM' && code !== 'EACCES' && code !== 'ENOTSUP') throw err;
-      await copyFile(blob, pointer);
-    }
+    await fsStep('write', pointer, async () => {
+      await mkdir(dirname(pointer), { recursive: true });
+      await rm(pointer, { force: true });
+      try {
+        await symlink(relative(dirname(pointer), blob), pointer);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EPERM' && code !== 'EACCES' && code !== 'ENOTSUP') throw err;
+        await copyFile(blob, pointer);
+      }
+    });
     return pointer;
   }
 

@@ -3,6 +3,7 @@
  * revision rules, the `{endpoint}/{repo}/resolve/{revision}/{file}` URL, the metadata headers the
  * Hugging Face hub sends, and the wording of hub errors.
  */
+import { oneLine, quote } from '../describe.js';
 import { MobileNetV2Error } from '../errors.js';
 import { isMetadataFile } from './hub_limits.js';
 
@@ -53,7 +54,7 @@ export function checkRepoPath(name: string, what: string): void {
     segments.every((s) => s !== '' && s !== '.' && s !== '..');
   if (!ok) {
     throw new MobileNetV2Error(
-      `invalid ${what} ${JSON.stringify(name)}: expected a relative path without "..", "." or empty parts`,
+      `invalid ${what} ${quote(name)}: expected a relative path without "..", "." or empty parts`,
       { code: 'E_INVALID_ARGUMENT' },
     );
   }
@@ -162,8 +163,7 @@ export function byteCount(value: string | null, header: string, url: string): nu
 
 /** The error for a header value the client refuses to use. */
 function unsafeAnswer(url: string, header: string, value: string, rule: string): MobileNetV2Error {
-  const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
-  return new MobileNetV2Error(`the server answered ${url} with an invalid ${header} ${shown} (${rule}); refused`, {
+  return new MobileNetV2Error(`the server answered ${url} with an invalid ${header} ${quote(value, 80)} (${rule}); refused`, {
     code: 'E_HUB_RESPONSE',
   });
 }
@@ -206,7 +206,7 @@ export function gitBlobHeader(size: number): Uint8Array {
 export function checkNotHtml(headers: Headers, file: string, url: string): void {
   const type = headers.get('content-type') ?? '';
   if (isMetadataFile(file) && /^\s*text\/html\b/i.test(type)) {
-    throw new MobileNetV2Error(`the server answered ${url} with an HTML page (${type}), not the file ${file}`, {
+    throw new MobileNetV2Error(`the server answered ${url} with an HTML page (${oneLine(type)}), not the file ${file}`, {
       code: 'E_HUB_RESPONSE',
     });
   }

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MobileNetV2Error, type MobileNetV2ErrorCode } from '../errors.js';
 import { download, probe, type Probe } from './download_node.js';
+import { fsStep } from './fs_errors_node.js';
 import { exists, HfCacheRepo } from './hf_cache_node.js';
 import {
   checkNotHtml,
@@ -64,7 +65,7 @@ export class HubFiles implements ModelFiles {
   async read(name: string): Promise<Uint8Array | null> {
     const path = await this.locate(name);
     if (path === null) return null;
-    const bytes = await readFile(path);
+    const bytes = await fsStep('read', path, () => readFile(path));
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -171,7 +172,7 @@ export class HubFiles implements ModelFiles {
     const sameOrigin = new URL(downloadUrl).origin === new URL(url).origin;
     const partialKey = key ?? createHash('sha256').update(downloadUrl).digest('hex');
     const partial = `${this.cache.blobPath(partialKey)}.incomplete`;
-    await mkdir(dirname(partial), { recursive: true });
+    await fsStep('write', partial, () => mkdir(dirname(partial), { recursive: true }));
     const sha256 = await download({
       url: downloadUrl,
       headers: sameOrigin ? auth : {}, // a CDN gets a signed URL, never the user's token
@@ -184,7 +185,8 @@ export class HubFiles implements ModelFiles {
       limits: this.#options.limits,
     });
     const blobKey = key ?? sha256;
-    await rename(partial, this.cache.blobPath(blobKey));
+    const blob = this.cache.blobPath(blobKey);
+    await fsStep('write', blob, () => rename(partial, blob));
     return blobKey;
   }
 }

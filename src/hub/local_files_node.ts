@@ -1,7 +1,7 @@
 /** Model files in a local folder (Node). */
 import { open, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MobileNetV2Error } from '../errors.js';
+import { fsError } from './fs_errors_node.js';
 import { checkRepoPath } from './hub_common.js';
 import type { FileStat, ModelFiles } from './model_files.js';
 
@@ -27,7 +27,7 @@ export class LocalFiles implements ModelFiles {
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new MobileNetV2Error(`cannot read ${path}: ${(err as Error).message}`);
+      throw fsError('read', path, err);
     }
   }
 
@@ -49,7 +49,7 @@ export async function statFile(path: string): Promise<FileStat | null> {
     return { size: info.size, fingerprint: `${real}:${info.size}:${info.mtimeMs}` };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new MobileNetV2Error(`cannot read ${path}: ${(err as Error).message}`);
+    throw fsError('read', path, err);
   }
 }
 
@@ -65,6 +65,6 @@ export async function readFileRange(path: string, start: number, length: number)
       await handle.close();
     }
   } catch (err) {
-    throw new MobileNetV2Error(`cannot read ${path}: ${(err as Error).message}`);
+    throw fsError('read', path, err);
   }
 }

@@ -5,6 +5,7 @@
  * reads the tensor data at all.
  */
 import { MobileNetV2Config } from '../config/configuration_mobilenet_v2.js';
+import { parseJson } from '../describe.js';
 import { MobileNetV2Error } from '../errors.js';
 import type { ModelFiles } from '../hub/model_files.js';
 import { parseTorchCheckpoint } from '../weights/pytorch.js';
@@ -28,20 +29,15 @@ export interface OpenCheckpoint {
 
 async function readConfig(files: ModelFiles): Promise<MobileNetV2Config> {
   const bytes = await files.read('config.json');
-  if (!bytes) throw new MobileNetV2Error(`${files.description}: no config.json`);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (err) {
-    throw new MobileNetV2Error(`${files.description}/config.json is not valid JSON: ${(err as Error).message}`);
-  }
-  return MobileNetV2Config.fromJSON(json, `${files.description}/config.json`);
+  if (!bytes) throw new MobileNetV2Error(`${files.description}: no config.json`, { code: 'E_FILE_NOT_FOUND' });
+  const source = `${files.description}/config.json`;
+  return MobileNetV2Config.fromJSON(parseJson(new TextDecoder().decode(bytes), source, 'E_CONFIG_INVALID'), source);
 }
 
 /** Reads a file that must exist now that its size is known, failing clearly if it vanished. */
 async function readExisting(files: ModelFiles, name: string, source: string): Promise<Uint8Array> {
   const bytes = await files.read(name);
-  if (!bytes) throw new MobileNetV2Error(`${source} disappeared while the model was loaded`);
+  if (!bytes) throw new MobileNetV2Error(`${source} disappeared while the model was loaded`, { code: 'E_FILE_NOT_FOUND' });
   return bytes;
 }
 
@@ -56,7 +52,7 @@ export async function openCheckpoint(files: ModelFiles): Promise<OpenCheckpoint>
     const header = parseSafetensorsHeader(prefix, stat.size, safetensors);
     const load = async () => {
       const bytes = await readExisting(files, 'model.safetensors', safetensors);
-      if (bytes.length !== stat.size) throw new MobileNetV2Error(`${safetensors} changed while the model was loaded`);
+      if (bytes.length !== stat.size) throw new MobileNetV2Error(`${safetensors} changed while the model was loaded`, { code: 'E_CHECKPOINT_CORRUPT' });
       return parseSafetensors(bytes, safetensors).tensors;
     };
     return {
@@ -75,5 +71,5 @@ export async function openCheckpoint(files: ModelFiles): Promise<OpenCheckpoint>
     const tensors = parseTorchCheckpoint(bin, source);
     return { config, tensors, metadata: {}, source, fingerprint: null, load: async () => tensors };
   }
-  throw new MobileNetV2Error(`${files.description}: no model.safetensors or pytorch_model.bin`);
+  throw new MobileNetV2Error(`${files.description}: no model.safetensors or pytorch_model.bin`, { code: 'E_FILE_NOT_FOUND' });
 }

@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { encode as encodePngIndexed } from 'fast-png';
 import sharp, { type Metadata, type Sharp } from 'sharp';
+import { oneLine } from '../describe.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import { writeFileAtomic } from '../node/write_folder.js';
 import { bmpToRgb, decodeBmp, isBmp } from './bmp.js';
@@ -52,7 +53,7 @@ async function readBytes(path: string): Promise<Uint8Array> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new MobileNetV2Error(`${path}: image file not found`, { code: 'E_FILE_NOT_FOUND', cause: err });
     if (code === 'EISDIR') throw new MobileNetV2Error(`${path}: is a directory, not an image file`, { code: 'E_FILE_NOT_FOUND', cause: err });
-    throw new MobileNetV2Error(`${path}: cannot read (${(err as Error).message})`, { code: 'E_FILE_NOT_FOUND', cause: err });
+    throw new MobileNetV2Error(`${path}: cannot read (${oneLine((err as Error).message)})`, { code: 'E_FILE_NOT_FOUND', cause: err });
   }
 }
 
@@ -77,7 +78,7 @@ async function runSharp<T>(name: string, format: ImageFormat, task: () => Promis
     return await task();
   } catch (err) {
     if (err instanceof MobileNetV2Error) throw err;
-    const reason = (err as Error).message.split('\n')[0]!.trim();
+    const reason = oneLine((err as Error).message.split('\n')[0]!.trim());
     throw new MobileNetV2Error(`${name}: cannot decode ${format.toUpperCase()} image (corrupt or truncated?): ${reason}`, { code: 'E_IMAGE_DECODE', cause: err });
   }
 }

@@ -8,6 +8,7 @@
  */
 import { decode as decodePng } from 'fast-png';
 import { Unzlib } from 'fflate';
+import { oneLine } from '../describe.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import type { RawImage } from './image.js';
 import { pngHeader, type PngHeader } from './image_size.js';
@@ -109,7 +110,7 @@ export function decodePngMap(bytes: Uint8Array, name: string, maxPixels: number)
     png = decodePng(bytes);
   } catch (err) {
     if (err instanceof MobileNetV2Error) throw err;
-    throw new MobileNetV2Error(`${name}: cannot decode PNG segmentation map (corrupt or truncated?): ${(err as Error).message}`, { code: 'E_IMAGE_DECODE', cause: err });
+    throw new MobileNetV2Error(`${name}: cannot decode PNG segmentation map (corrupt or truncated?): ${oneLine((err as Error).message)}`, { code: 'E_IMAGE_DECODE', cause: err });
   }
   const { width, height } = png;
   return { data: pngSamples(png, name), width, height, channels: 1 };

@@ -7,6 +7,8 @@
  * channels-first/last layout honoured, float values in [0, 1] quantized to 8 bits for Pillow).
  * No Node APIs.
  */
+import { LIMITS } from '../config/limits.js';
+import { parseJson } from '../describe.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import { formatShape, numel, type DType, type Tensor } from '../tensor.js';
 import { checkRawImage, isRawImage, type RawImage } from './image.js';
@@ -213,6 +215,21 @@ function resize(work: Work, [outHeight, outWidth]: [number, number], resample: R
 }
 
 /**
+ * Refuses a resize output above {@link LIMITS}.maxResizePixels before anything is allocated. The
+ * config bounds `size` (and `crop_size`, so a crop padding a small image is bounded already), but
+ * with `shortest_edge` the resized size follows the image's aspect ratio: a 1×1000 image at
+ * shortest edge 8192 would be 8192×8192000. E_IMAGE_TOO_LARGE, since it is this image, not the
+ * config, that makes the output too big.
+ */
+function checkResizeOutput(height: number, width: number, what: string): void {
+  check(
+    height * width <= LIMITS.maxResizePixels,
+    () => `${what}: resizing it would give ${width}×${height} = ${height * width} pixels, above the limit of ${LIMITS.maxResizePixels}`,
+    'E_IMAGE_TOO_LARGE',
+  );
+}
+
+/**
  * Resize and centre crop. When the crop lies inside the resized image only that window is
  * resampled (same pixels, less work), unless the whole resized image is wanted.
  */
@@ -223,6 +240,7 @@ function resizeAndCrop(work: Work, settings: ImageProcessorSettings, resample: R
   if (settings.doResize) {
     const target = resizeOutputSize(work.height, work.width, settings.size);
     const [outHeight, outWidth] = target;
+    checkResizeOutput(outHeight, outWidth, what);
     const crop = settings.cropSize;
     const { top, left } = cropOrigin(outHeight, outWidth, crop);
     const inside = settings.doCenterCrop && !keepResized && top >= 0 && left >= 0 && crop.height <= outHeight && crop.width <= outWidth;
@@ -295,6 +313,8 @@ function stack<D extends 'float32' | 'int64'>(items: Tensor<D>[], what: string):
       () => `cannot batch ${what} of different sizes: item 0 is ${formatShape(first.shape)}, item ${i} is ${formatShape(t.shape)} (enable center crop, or process them one at a time)`,
     );
   }
+  // One item (the usual case) is its own batch: no copy, which halves the peak memory of a big output.
+  if (items.length === 1) return { dtype: first.dtype, shape: [1, ...first.shape], data: first.data };
   const size = first.data.length;
   const data = new (first.data.constructor as new (length: number) => Float32Array)(size * items.length);
   items.forEach((t, i) => data.set(t.data as Float32Array, i * size));
@@ -347,13 +367,7 @@ export class MobileNetV2ImageProcessor {
    * @throws MobileNetV2Error naming `source` when the text is not JSON or a key has a wrong type.
    */
   static fromJsonText<T extends typeof MobileNetV2ImageProcessor>(this: T, text: string, source = 'preprocessor_config.json'): InstanceType<T> {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new MobileNetV2Error(`${source}: not valid JSON (${(err as Error).message})`);
-    }
-    return this.fromConfig(json, source) as InstanceType<T>;
+    return this.fromConfig(parseJson(text, source, 'E_CONFIG_INVALID'), source) as InstanceType<T>;
   }
 
   /** The class name transformers records as `image_processor_type`. */

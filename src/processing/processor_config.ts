@@ -4,7 +4,8 @@
  * `feature_extractor_type`), rejects wrong types with an error naming the key, and writes what
  * `save_pretrained` writes: sorted keys, two-space indent, Python's float formatting.
  */
-import { checkConfig, checkJsonDepth, describeValue, LIMITS } from '../config/limits.js';
+import { checkConfig, checkJsonDepth, LIMITS } from '../config/limits.js';
+import { describeValue, quote } from '../describe.js';
 import { MobileNetV2Error } from '../errors.js';
 import { isResampleCode, Resample, type ResampleCode } from './pil_resample.js';
 
@@ -131,7 +132,7 @@ function toResizeSize(value: unknown, field: string): ResizeSize {
     return { shortestEdge: shortestEdge(value.shortestEdge, `${field}.shortest_edge`), longestEdge: side(value.longestEdge, `${field}.longest_edge`) };
   }
   if (keys === 'height,width') return heightWidth(value, field);
-  throw new MobileNetV2Error(`${field} must have the keys {shortest_edge} (optionally with longest_edge) or {height, width} for this processor, got {${Object.keys(value).join(', ')}}`,
+  throw new MobileNetV2Error(`${field} must have the keys {shortest_edge} (optionally with longest_edge) or {height, width} for this processor, got ${describeValue(value)}`,
     { code: 'E_CONFIG_INVALID' });
 }
 
@@ -144,7 +145,7 @@ function toCropSize(value: unknown, field: string): CropSize {
   if (Array.isArray(value)) return pair(value, field);
   checkConfig(isDict(value), () => `${field} must be a number, [height, width] or an object, got ${describeValue(value)}`);
   const keys = Object.keys(value).sort().join(',');
-  checkConfig(keys === 'height,width', () => `${field} must have the keys {height, width}, got {${Object.keys(value).join(', ')}}`);
+  checkConfig(keys === 'height,width', () => `${field} must have the keys {height, width}, got ${describeValue(value)}`);
   return heightWidth(value, field);
 }
 
@@ -192,7 +193,7 @@ export function resolveSettings(base: Readonly<ImageProcessorSettings>, options:
   const settings = { ...base } as Record<SettingKey, unknown>;
   for (const [key, value] of Object.entries(options ?? {})) {
     if (value === undefined) continue;
-    checkConfig(key in JSON_KEYS, () => `${source}: unknown image-processor option ${JSON.stringify(key)}`);
+    checkConfig(key in JSON_KEYS, () => `${source}: unknown image-processor option ${quote(key)}`);
     settings[key as SettingKey] = toSetting(key as SettingKey, value, `${source}: ${key}`);
   }
   return settings as unknown as ImageProcessorSettings;

@@ -14,6 +14,7 @@
  * `maxPickleIntegerBytes` bytes, every length checked against the data left before it is used,
  * and dicts with a key given twice refused.
  */
+import { quote } from '../describe.js';
 import { MobileNetV2Error, check } from '../errors.js';
 import { CHECKPOINT_LIMITS, checkFile } from './limits.js';
 
@@ -172,7 +173,7 @@ class Unpickler {
     for (let i = 0; i < items.length; i += 2) {
       // A repeated key would silently replace a tensor; torch.save never writes one.
       const key = items[i];
-      checkFile(!target.has(key), () => this.message(`a dict sets key ${typeof key === 'string' ? JSON.stringify(key.slice(0, 100)) : `of type ${typeof key}`} twice`));
+      checkFile(!target.has(key), () => this.message(`a dict sets key ${typeof key === 'string' ? quote(key) : `of type ${typeof key}`} twice`));
       target.set(key, items[i + 1]);
     }
     return target;

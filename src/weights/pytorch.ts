@@ -5,6 +5,7 @@
  * unpickler in ./pickle.ts: only the handful of constructors a state dict uses are allowed, so a
  * malicious checkpoint cannot run code (unlike `torch.load` without `weights_only`).
  */
+import { oneLine, quote } from '../describe.js';
 import { check } from '../errors.js';
 import { formatShape, numel, type DType, type Tensor } from '../tensor.js';
 import { allocate, itemSize, viewAs } from './dtype.js';
@@ -77,15 +78,15 @@ export function parseTorchCheckpoint(bytes: Uint8Array, source: string): Map<str
 
   const byteorder = entries.get(`${archive}/byteorder`);
   if (byteorder !== undefined) {
-    checkFile(byteorder.size <= 16, `${source}: ${byteorder.name} holds ${byteorder.size} bytes, not a byte order`);
+    checkFile(byteorder.size <= 16, `${source}: ${oneLine(byteorder.name)} holds ${byteorder.size} bytes, not a byte order`);
     const order = new TextDecoder().decode(read(byteorder)).trim();
-    checkFile(order === 'little', `${source}: checkpoint was saved with byteorder "${order}"; only little-endian is supported`);
+    checkFile(order === 'little', `${source}: checkpoint was saved with byteorder ${quote(order)}; only little-endian is supported`);
   }
 
   const pickle = entries.get(pickles[0]!)!;
   checkFile(
     pickle.size <= CHECKPOINT_LIMITS.maxPickleBytes,
-    `${source}: ${pickle.name} is ${pickle.size} bytes, above the ${CHECKPOINT_LIMITS.maxPickleBytes}-byte limit for a state dict`,
+    `${source}: ${oneLine(pickle.name)} is ${pickle.size} bytes, above the ${CHECKPOINT_LIMITS.maxPickleBytes}-byte limit for a state dict`,
   );
   const context: Context = { source, copyBudget: 0 };
   const storages = new Map<string, Storage>();
@@ -98,7 +99,7 @@ export function parseTorchCheckpoint(bytes: Uint8Array, source: string): Map<str
     let storage = storages.get(key);
     if (storage === undefined) {
       const entry = entries.get(`${archive}/data/${key}`);
-      checkFile(entry !== undefined, () => `${source}: storage ${quote(key)} is missing from the archive (expected ${archive}/data/${key})`);
+      checkFile(entry !== undefined, () => `${source}: storage ${quote(key)} is missing from the archive (expected ${oneLine(`${archive}/data/${key}`)})`);
       const needed = count * itemSize(type.dtype);
       checkFile(entry.size === needed, () => `${source}: storage ${quote(key)} has ${entry.size} bytes but ${count} ${type.dtype} elements need ${needed}`);
       storage = new Storage(key, type.dtype, read(entry), count);
@@ -126,7 +127,7 @@ function findClass(module: string, name: string, context: Context): StorageType 
   const qualified = `${module}.${name}`;
   check(
     Object.hasOwn(ALLOWED, qualified),
-    () => `${context.source}: pickle tries to call ${qualified}, which is not an allowed tensor constructor`,
+    () => `${context.source}: pickle tries to call ${oneLine(qualified)}, which is not an allowed tensor constructor`,
     'E_CHECKPOINT_UNSAFE',
   );
   return (args) => ALLOWED[qualified]!(args, context);
@@ -214,11 +215,6 @@ function toStateDict(state: unknown, source: string): Map<string, Tensor> {
     tensors.set(key, value);
   }
   return tensors;
-}
-
-/** A string for an error message, quoted and cut short. */
-function quote(text: string): string {
-  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
 }
 
 /** What kind of pickle value this is, without looking inside it. */

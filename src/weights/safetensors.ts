@@ -6,6 +6,7 @@
  * (which also forbids holes in the data section, to rule out polyglot files); the writer produces
  * byte-for-byte what the Rust/Python library writes.
  */
+import { oneLine } from '../describe.js';
 import { MobileNetV2Error, check } from '../errors.js';
 import { formatShape, numel, type DType, type Tensor } from '../tensor.js';
 import { hasStorageOf, itemSize, tensorBytes, viewAs } from './dtype.js';
@@ -116,7 +117,7 @@ function parseHeaderJson(headerBytes: Uint8Array, source: string): Record<string
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
-    throw new MobileNetV2Error(`${source}: header is not valid UTF-8 JSON (${(e as Error).message}); not a safetensors file?`, {
+    throw new MobileNetV2Error(`${source}: header is not valid UTF-8 JSON (${oneLine((e as Error).message)}); not a safetensors file?`, {
       code: 'E_CHECKPOINT_CORRUPT',
       cause: e,
     });
@@ -290,7 +291,7 @@ function preview(value: unknown): string {
 }
 
 function cut(text: string): string {
-  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+  return oneLine(text, 100);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

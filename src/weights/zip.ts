@@ -6,6 +6,7 @@
  * CRC-32 is checked, as Python's zipfile does. Stored and deflated entries, zip64 included.
  */
 import { Inflate } from 'fflate';
+import { oneLine } from '../describe.js';
 import { MobileNetV2Error } from '../errors.js';
 import { CHECKPOINT_LIMITS, checkFile } from './limits.js';
 
@@ -57,13 +58,13 @@ export function readZipDirectory(bytes: Uint8Array, source: string): Map<string,
     checkFile(next <= start + size, () => `${source}: zip directory entry ${i} runs past the directory (corrupt archive?)`);
     const nameBytes = bytes.subarray(p + 46, p + 46 + nameLength);
     const name = new TextDecoder().decode(nameBytes);
-    checkFile(!entries.has(name), () => `${source}: zip entry ${name} appears twice (corrupt archive?)`);
+    checkFile(!entries.has(name), () => `${source}: zip entry ${oneLine(name)} appears twice (corrupt archive?)`);
     const sizes = zip64Sizes(r, p + 46 + nameLength, extraLength, [r.u32(p + 24), r.u32(p + 20), r.u32(p + 42)], name);
     const [entrySize, compressedSize, headerStart] = sizes;
     const dataStart = localDataStart(r, headerStart, start, name);
     checkFile(
       compressedSize <= start - dataStart,
-      () => `${source}: zip entry ${name} has ${compressedSize} bytes of data, past the end of the entries (truncated file?)`,
+      () => `${source}: zip entry ${oneLine(name)} has ${compressedSize} bytes of data, past the end of the entries (truncated file?)`,
     );
     const entry = { name, flags: r.u16(p + 8), method: r.u16(p + 10), crc: r.u32(p + 16), compressedSize, size: entrySize, headerStart, dataStart };
     entries.set(name, entry);
@@ -75,7 +76,7 @@ export function readZipDirectory(bytes: Uint8Array, source: string): Map<string,
     const local = bytes.subarray(entry.headerStart + 30, entry.headerStart + 30 + r.u16(entry.headerStart + 26));
     checkFile(
       local.length === nameBytes.length && local.every((b, i) => b === nameBytes[i]),
-      () => `${source}: zip entry ${entry.name}: the local header names another file (corrupt archive?)`,
+      () => `${source}: zip entry ${oneLine(entry.name)}: the local header names another file (corrupt archive?)`,
     );
   }
   return entries;
@@ -87,7 +88,7 @@ export function readZipDirectory(bytes: Uint8Array, source: string): Map<string,
  *   compression, a stream that inflates to another size than declared, or a CRC mismatch.
  */
 export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string): Uint8Array {
-  const where = `${source}: zip entry ${entry.name}`;
+  const where = `${source}: zip entry ${oneLine(entry.name)}`;
   checkFile((entry.flags & 1) === 0, `${where} is encrypted`);
   const raw = bytes.subarray(entry.dataStart, entry.dataStart + entry.compressedSize);
   let data: Uint8Array;
@@ -122,7 +123,7 @@ function inflateExactly(raw: Uint8Array, size: number, where: string): Uint8Arra
     } while (at < raw.length);
   } catch (e) {
     if (e instanceof MobileNetV2Error) throw e;
-    throw new MobileNetV2Error(`${where} is not a valid deflate stream (${(e as Error).message})`, { code: 'E_CHECKPOINT_CORRUPT', cause: e });
+    throw new MobileNetV2Error(`${where} is not a valid deflate stream (${oneLine((e as Error).message)})`, { code: 'E_CHECKPOINT_CORRUPT', cause: e });
   }
   checkFile(filled === size, `${where} inflates to ${filled} of the ${size} bytes it declares (truncated?)`);
   return out;
@@ -164,21 +165,21 @@ function zip64Sizes(r: Reader, extraStart: number, extraLength: number, fields: 
     const end = p + 4 + r.u16(p + 2);
     const widen = (value: number): number => {
       if (value !== 0xffffffff) return value;
-      checkFile(at + 8 <= end, `${r.source}: zip entry ${name} has a short zip64 field (corrupt archive?)`);
+      checkFile(at + 8 <= end, `${r.source}: zip entry ${oneLine(name)} has a short zip64 field (corrupt archive?)`);
       at += 8;
       return r.u64(at - 8);
     };
     // In the zip64 field's order: size, compressed size, header offset.
     return [widen(fields[0]), widen(fields[1]), widen(fields[2])];
   }
-  throw new MobileNetV2Error(`${r.source}: zip entry ${name} lacks its zip64 sizes (corrupt archive?)`, { code: 'E_CHECKPOINT_CORRUPT' });
+  throw new MobileNetV2Error(`${r.source}: zip entry ${oneLine(name)} lacks its zip64 sizes (corrupt archive?)`, { code: 'E_CHECKPOINT_CORRUPT' });
 }
 
 /** Where an entry's data begin, after checking its local header lies before the directory. */
 function localDataStart(r: Reader, at: number, directoryStart: number, name: string): number {
-  checkFile(at + 30 <= directoryStart && r.u32(at) === LOCAL_HEADER, `${r.source}: zip entry ${name} has no local header at ${at} (corrupt archive?)`);
+  checkFile(at + 30 <= directoryStart && r.u32(at) === LOCAL_HEADER, `${r.source}: zip entry ${oneLine(name)} has no local header at ${at} (corrupt archive?)`);
   const dataStart = at + 30 + r.u16(at + 26) + r.u16(at + 28);
-  checkFile(dataStart <= directoryStart, `${r.source}: zip entry ${name}: its local header runs into the directory (corrupt archive?)`);
+  checkFile(dataStart <= directoryStart, `${r.source}: zip entry ${oneLine(name)}: its local header runs into the directory (corrupt archive?)`);
   return dataStart;
 }
 
@@ -189,7 +190,7 @@ function checkDisjoint(entries: ZipEntry[], source: string): void {
     const [before, entry] = [entries[i - 1]!, entries[i]!];
     checkFile(
       before.dataStart + before.compressedSize <= entry.headerStart,
-      () => `${source}: zip entries ${before.name} and ${entry.name} overlap (a zip bomb, or a corrupt archive)`,
+      () => `${source}: zip entries ${oneLine(before.name)} and ${oneLine(entry.name)} overlap (a zip bomb, or a corrupt archive)`,
     );
   }
 }

@@ -5,6 +5,7 @@
  * ADDs) → conv_1x1 → pooling → classifier, or block 15 → [image pooling, ASPP] → concat → projection
  * → classifier. Anything else is rejected with an "unsupported model" error that says what was found.
  */
+import { quote } from '../../describe.js';
 import { MobileNetV2Error, check } from '../../errors.js';
 import { formatShape } from '../../tensor.js';
 import { moduleOfWeight, type NamingScheme } from './names.js';
@@ -184,7 +185,7 @@ export function recogniseGraph(model: TfliteModel, source: string): MobileNetV2G
   checkSupported(model.inputs.length === 1, () => `${source}: unsupported model: ${model.inputs.length} graph inputs, MobileNetV2 has one image input`);
   const input = model.tensors[model.inputs[0]!]!;
   checkSupported(input.shape.length === 4 && input.shape[0] === 1,
-    () => `${source}: unsupported model: input "${input.name}" has shape ${formatShape(input.shape)}, expected NHWC [1, H, W, C]`);
+    () => `${source}: unsupported model: input ${quote(input.name)} has shape ${formatShape(input.shape)}, expected NHWC [1, H, W, C]`);
 
   const wiring = new Wiring(model);
   const conv = (m: string): ConvNode => convs.get(m)!;
