@@ -3,7 +3,7 @@
  * onto raw little-endian bytes, and conversion of any dtype to float32 (what the model runs on).
  */
 import { MobileNetV2Error } from '../errors.js';
-import type { DataTypeMap, DType, Tensor } from '../tensor.js';
+import type { DataTypeMap, DType, Float32Tensor, Tensor } from '../tensor.js';
 
 /** Typed-array constructors by dtype (float16/bfloat16 keep raw 16-bit patterns). */
 const ARRAY_TYPES = {
@@ -102,6 +102,29 @@ export function float32ToFloat16(value: number): number {
   }
   // Normal half: a carry out of the mantissa correctly bumps the exponent (up to Infinity).
   return sign | ((e << 10) + roundShift(mantissa, 13));
+}
+
+/** Floating-point dtypes a checkpoint's weights can be saved in. */
+export const STORAGE_DTYPES = ['float32', 'float16'] as const;
+/** A floating-point dtype a checkpoint's weights can be saved in. */
+export type StorageDType = (typeof STORAGE_DTYPES)[number];
+
+/**
+ * A float32 tensor's values as float16 (nearest, ties to even: what torch's `.half()` gives).
+ *
+ * @throws MobileNetV2Error (E_INVALID_ARGUMENT) naming `name` when a finite value is beyond
+ *   float16's range (±65504): it would silently become infinite.
+ */
+export function toFloat16(t: Float32Tensor, name: string): Tensor {
+  const values = t.data;
+  const data = Uint16Array.from(values, float32ToFloat16);
+  const overflow = data.findIndex((bits, i) => (bits & 0x7fff) === 0x7c00 && Number.isFinite(values[i]));
+  if (overflow >= 0) {
+    throw new MobileNetV2Error(`tensor "${name}" holds ${values[overflow]}, beyond float16's range (±65504); save it as float32`, {
+      code: 'E_INVALID_ARGUMENT',
+    });
+  }
+  return { dtype: 'float16', shape: [...t.shape], data };
 }
 
 /** `m >> shift`, rounded half to even. */
