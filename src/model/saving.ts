@@ -7,15 +7,15 @@ import type { MobileNetV2Config } from '../config/configuration_mobilenet_v2.js'
 import { check } from '../errors.js';
 import type { Float32Tensor } from '../tensor.js';
 import { serializeSafetensors } from '../weights/safetensors.js';
-import { STORAGE_DTYPES, toFloat16, type StorageDType } from '../weights/dtype.js';
+import { STORAGE_DTYPES, toFloat16, toFloat32, type StorageDType } from '../weights/dtype.js';
 import type { StateDict } from './loading.js';
 
 /** Options of `savePretrained`, `toPretrainedFiles` and the converter. */
 export interface SaveOptions {
   /**
    * `float32` (default) or `float16`, which halves the file as transformers'
-   * `model.half().save_pretrained()` does, except that 1-D tensors (BatchNorm parameters and
-   * statistics, biases) stay float32 (see {@link storedTensors}); `config.json` says `"dtype"`.
+   * `model.half().save_pretrained()` does, except that 1-D tensors (BatchNorm, biases) stay float32
+   * unless float16 holds them exactly (see {@link storedTensors}); `config.json` says `"dtype"`.
    * Loading upcasts to float32 either way.
    */
   readonly dtype?: StorageDType;
@@ -29,15 +29,21 @@ export function saveDType(options: SaveOptions): StorageDType {
 }
 
 /**
- * The tensors as stored in `dtype`. For float16, only the convolution and classifier weights
- * (2-D and up, nearly all the bytes) are rounded; 1-D tensors stay float32, as transformers'
- * `_keep_in_fp32_modules` keeps precision-sensitive modules: a BatchNorm weight of √(1 + 0.001)
- * rounds to 1 + 2⁻¹⁰ in float16, a bias of the same sign in every layer of the net, which moved the
- * built-in classifier's probabilities by up to 0.011 (weights alone: 0.003).
+ * The tensors as stored in `dtype`. For float16, the convolution and classifier weights (2-D and
+ * up, nearly all the bytes) are rounded; 1-D tensors (BatchNorm, biases) are stored in float16 only
+ * where it holds them exactly (running means of 0, variances of 1), else kept float32, as
+ * transformers' `_keep_in_fp32_modules` keeps precision-sensitive modules: a BatchNorm weight of
+ * √(1 + 0.001) rounds to 1 + 2⁻¹⁰ in float16, an error of the same sign in every layer, which moved
+ * the built-in classifier's probabilities by up to 0.011 (rounding the weights alone: 0.003).
  */
 export function storedTensors(stateDict: StateDict, dtype: StorageDType): StateDict {
   if (dtype === 'float32') return stateDict;
-  return new Map([...stateDict].map(([key, t]) => [key, t.dtype === 'float32' && t.shape.length >= 2 ? toFloat16(t as Float32Tensor, key) : t]));
+  return new Map([...stateDict].map(([key, t]) => {
+    if (t.dtype !== 'float32') return [key, t];
+    const half = toFloat16(t as Float32Tensor, key);
+    const exact = (): boolean => toFloat32(half).every((v, i) => Object.is(v, t.data[i]));
+    return [key, t.shape.length >= 2 || exact() ? half : t];
+  }));
 }
 
 /**
