@@ -27,13 +27,15 @@ function onGrid(values: Float32Array, params: QuantParams): Float32Array | null 
   if (!range || (params.axis ?? 0) !== 0 || values.length % channels !== 0) return null;
   const perChannel = values.length / channels;
   const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const c = Math.floor(i / perChannel);
-    const [scale, zeroPoint] = [params.scale[c]!, params.zero_point[c]!];
-    const steps = values[i]! / scale;
-    const k = Math.round(steps);
-    if (!(Math.abs(steps - k) <= MAX_STEP_ERROR) || k + zeroPoint < range[0] || k + zeroPoint > range[1]) return null;
-    out[i] = scale * k; // what the converter computed: scale · (q − zero_point)
+  for (let c = 0; c < channels; c++) {
+    const scale = params.scale[c]!;
+    const [lo, hi] = [range[0] - params.zero_point[c]!, range[1] - params.zero_point[c]!];
+    for (let i = c * perChannel; i < (c + 1) * perChannel; i++) {
+      const steps = values[i]! / scale;
+      const k = Math.round(steps);
+      if (!(Math.abs(steps - k) <= MAX_STEP_ERROR) || k < lo || k > hi) return null;
+      out[i] = scale * k; // what the converter computed: scale · (q − zero_point)
+    }
   }
   return out;
 }
