@@ -7,8 +7,11 @@
  * probabilities by up to 0.1.
  */
 import { toFloat32 } from '../weights/dtype.js';
-import type { StateDict } from '../model/loading.js';
+import type { Tensor } from '../tensor.js';
 import type { QuantParams, QuantizationRecord } from './record.js';
+
+/** Tensors by checkpoint key (the model's `StateDict`; quantization does not import model/). */
+type Tensors = Map<string, Tensor>;
 
 /**
  * Largest distance, in quantization steps, from a value to its step for the tensor to count as
@@ -44,7 +47,7 @@ function onGrid(values: Float32Array, params: QuantParams): Float32Array | null 
  * The checkpoint with every weight that is stored in less than float32 precision and that the
  * record quantizes replaced by its exact float32 values; other tensors as they are.
  */
-export function restoreQuantizedWeights(checkpoint: StateDict, record: QuantizationRecord | undefined): StateDict {
+export function restoreQuantizedWeights(checkpoint: Tensors, record: QuantizationRecord | undefined): Tensors {
   if (!record) return checkpoint;
   return new Map([...checkpoint].map(([key, t]) => {
     const params = record.weights[key];
