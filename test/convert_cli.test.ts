@@ -68,6 +68,25 @@ describe('mobilenet-v2 convert', requireFixtures(join(REAL_FIXTURES, 'models')),
     assert.equal(cli('convert', model('deeplabv3_mnv2_dm05_pascal_quant'), '-o', out, '--overwrite').status, 0);
   });
 
+  it('--dtype float16 writes half-precision weights that load as the exact float32 conversion', async () => {
+    const name = 'deeplabv3_mnv2_dm05_pascal_quant';
+    const out = join(tempDir(), 'half');
+    const r = cli('convert', model(name), '-o', out, '--dtype', 'float16');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).dtype, 'float16');
+    const { tensors } = await openCheckpoint(await getPlatform().resolveModelFiles(out, {}));
+    const key = 'mobilenet_v2.layer.7.expand_1x1.convolution.weight';
+    assert.deepEqual([tensors.get(key)!.dtype, tensors.get('mobilenet_v2.layer.7.expand_1x1.normalization.weight')!.dtype], ['float16', 'float32']);
+    const loaded = await MobileNetV2ForSemanticSegmentation.fromPretrained(out);
+    const direct = importTflite(new Uint8Array(await readFile(model(name))), 'x');
+    assert.deepEqual((await loaded.getStateDict()).get(key)!.data, direct.stateDict.get(key)!.data);
+    await loaded.dispose();
+
+    const bad = cli('convert', model(name), '-o', join(tempDir(), 'never'), '--dtype', 'float64');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--dtype .*'float64' is invalid\. must be float32 or float16/);
+  });
+
   it('fails with one line and writes nothing for a missing, non-TFLite or truncated file', async () => {
     const notTflite = join(tempDir(), 'config.tflite');
     await writeFile(notTflite, '{"model_type": "mobilenet_v2"}');

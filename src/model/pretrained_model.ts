@@ -16,16 +16,17 @@ import { encodeModel } from '../onnx/proto.js';
 import { findPlatform, getPlatform, type HubOptions } from '../platform.js';
 import { calibrate, type CalibrationMethod } from '../quantization/calibrate.js';
 import { quantizeGraph } from '../quantization/qdq_graph.js';
+import { restoreQuantizedWeights } from '../quantization/grid.js';
 import { QUANTIZATION_METADATA_KEY, readQuantizationRecord, type QuantizationRecord } from '../quantization/record.js';
 import { createSession, getOrtModule, type ModelDType, type SessionOptions } from '../runtime/ort.js';
 import { formatShape, numel, type Float32Tensor, type Tensor } from '../tensor.js';
-import { serializeSafetensors } from '../weights/safetensors.js';
 import { backboneLayers, parameterSpecs } from './architecture.js';
 import { buildGraph, OUTPUT, type BuiltGraph, type GraphRequest, type Pooling } from './graph.js';
 import { isBuffer } from './layers.js';
 import { checkCheckpoint, loadStateDict, type LoadReport, type StateDict } from './loading.js';
 import { warnAboutLoadReport } from './logging.js';
 import { openCheckpoint, type OpenCheckpoint } from './pretrained.js';
+import { pretrainedFiles, type SaveOptions } from './saving.js';
 
 /** Options of `fromPretrained`: where to find the files and how to run them. */
 export interface LoadOptions extends HubOptions, SessionOptions {
@@ -241,18 +242,18 @@ export abstract class MobileNetV2PreTrainedModel {
     return parameterSpecs(this.config, this.architecture).filter((p) => !isBuffer(p.key)).reduce((n, p) => n + numel(p.shape), 0);
   }
 
-  /** `config.json` and `model.safetensors` contents that transformers' `from_pretrained` loads. */
-  async toPretrainedFiles(): Promise<Record<string, Uint8Array>> {
-    const config = this.config.with({ architectures: [this.architecture] }).toJSON({ diff: true });
-    return {
-      'config.json': new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`),
-      'model.safetensors': serializeSafetensors(await this.getStateDict(), { ...this.checkpointMetadata, format: 'pt' }),
-    };
+  /**
+   * `config.json` and `model.safetensors` contents that transformers' `from_pretrained` loads;
+   * `{ dtype: 'float16' }` stores the weights in half precision (see {@link SaveOptions}).
+   */
+  async toPretrainedFiles(options: SaveOptions = {}): Promise<Record<string, Uint8Array>> {
+    const config = this.config.with({ architectures: [this.architecture] });
+    return pretrainedFiles(config, await this.getStateDict(), { ...this.checkpointMetadata, format: 'pt' }, options);
   }
 
   /** Writes `config.json` and `model.safetensors` into `dir` (Node), atomically. */
-  async savePretrained(dir: string): Promise<void> {
-    await getPlatform().writeFolder(dir, await this.toPretrainedFiles());
+  async savePretrained(dir: string, options: SaveOptions = {}): Promise<void> {
+    await getPlatform().writeFolder(dir, await this.toPretrainedFiles(options));
   }
 
   /** Releases every ONNX Runtime session of this model. The model cannot run afterwards. */
@@ -373,7 +374,11 @@ export function instantiatePretrained<T>(cls: ModelClass<T>, { checkpoint, name 
   const weights: Weights = {
     report,
     fingerprint: checkpoint.fingerprint,
-    load: async () => loadStateDict(await checkpoint.load(), expected, checkpoint.config.initializerRange, checkpoint.source).stateDict,
+    load: async () => {
+      // Half-precision weights of a converted quantized model are rounded back to their exact values.
+      const tensors = restoreQuantizedWeights(await checkpoint.load(), readQuantizationRecord(checkpoint.metadata, checkpoint.source));
+      return loadStateDict(tensors, expected, checkpoint.config.initializerRange, checkpoint.source).stateDict;
+    },
   };
   return instantiate(cls, checkpoint.config, weights, options, checkpoint.metadata);
 }

@@ -3,7 +3,7 @@
  * onto raw little-endian bytes, and conversion of any dtype to float32 (what the model runs on).
  */
 import { MobileNetV2Error } from '../errors.js';
-import type { DataTypeMap, DType, Tensor } from '../tensor.js';
+import type { DataTypeMap, DType, Float32Tensor, Tensor } from '../tensor.js';
 
 /** Typed-array constructors by dtype (float16/bfloat16 keep raw 16-bit patterns). */
 const ARRAY_TYPES = {
@@ -104,12 +104,43 @@ export function float32ToFloat16(value: number): number {
   return sign | ((e << 10) + roundShift(mantissa, 13));
 }
 
+/** Floating-point dtypes a checkpoint's weights can be saved in. */
+export const STORAGE_DTYPES = ['float32', 'float16'] as const;
+/** A floating-point dtype a checkpoint's weights can be saved in. */
+export type StorageDType = (typeof STORAGE_DTYPES)[number];
+
+/**
+ * A float32 tensor's values as float16 (nearest, ties to even: what torch's `.half()` gives).
+ *
+ * @throws MobileNetV2Error (E_INVALID_ARGUMENT) naming `name` when a finite value is beyond
+ *   float16's range (±65504): it would silently become infinite.
+ */
+export function toFloat16(t: Float32Tensor, name: string): Tensor {
+  const values = t.data;
+  const data = Uint16Array.from(values, float32ToFloat16);
+  const overflow = data.findIndex((bits, i) => (bits & 0x7fff) === 0x7c00 && Number.isFinite(values[i]));
+  if (overflow >= 0) {
+    throw new MobileNetV2Error(`tensor "${name}" holds ${values[overflow]}, beyond float16's range (±65504); save it as float32`, {
+      code: 'E_INVALID_ARGUMENT',
+    });
+  }
+  return { dtype: 'float16', shape: [...t.shape], data };
+}
+
 /** `m >> shift`, rounded half to even. */
 function roundShift(m: number, shift: number): number {
   const truncated = m >>> shift;
   const rest = m - truncated * 2 ** shift;
   const half = 2 ** (shift - 1);
   return rest > half || (rest === half && (truncated & 1) === 1) ? truncated + 1 : truncated;
+}
+
+let float16Table: Float32Array | undefined;
+
+/** The value of every half-precision bit pattern: a lookup is ~50× faster than decoding each weight. */
+function float16Values(): Float32Array {
+  float16Table ??= Float32Array.from({ length: 0x10000 }, (_, bits) => float16ToFloat32(bits));
+  return float16Table;
 }
 
 /**
@@ -121,8 +152,13 @@ export function toFloat32(t: Tensor): Float32Array {
   switch (t.dtype) {
     case 'float32':
       return data as Float32Array;
-    case 'float16':
-      return Float32Array.from(data as Uint16Array, float16ToFloat32);
+    case 'float16': {
+      const table = float16Values();
+      const out = new Float32Array(data.length);
+      const src = data as Uint16Array;
+      for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
+      return out;
+    }
     case 'bfloat16': {
       const out = new Float32Array(data.length);
       const bits = new Uint32Array(out.buffer);

@@ -7,10 +7,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MobileNetV2Error } from '../../errors.js';
 import { writeFolder } from '../../node/write_folder.js';
+import type { SaveOptions } from '../../model/saving.js';
 import { checkpointFiles, importTflite, type TfliteImport } from './importer.js';
 
 /** Options of {@link convertTfliteFile}. */
-export interface ConvertOptions {
+export interface ConvertOptions extends SaveOptions {
   /** Allow writing into a folder that already has files (ours are replaced, others kept). */
   readonly overwrite?: boolean;
 }
@@ -51,7 +52,7 @@ export async function convertTfliteFile(input: string, outputDir: string, option
   if (existing.length > 0 && !options.overwrite) {
     throw new MobileNetV2Error(`output folder ${outputDir} is not empty (has ${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}); pass --overwrite to write into it`);
   }
-  const files = checkpointFiles(converted);
+  const files = checkpointFiles(converted, options);
   await writeFolder(outputDir, files);
   return { converted, files: Object.keys(files) };
 }

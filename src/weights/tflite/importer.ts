@@ -6,8 +6,8 @@
  */
 import type { MobileNetV2Config } from '../../config/configuration_mobilenet_v2.js';
 import type { StateDict } from '../../model/loading.js';
+import { pretrainedFiles, type SaveOptions } from '../../model/saving.js';
 import { QUANTIZATION_METADATA_KEY, type QuantizationRecord } from '../../quantization/record.js';
-import { serializeSafetensors } from '../safetensors.js';
 import { recogniseGraph, type MobileNetV2Graph } from './graph.js';
 import { inferConfig } from './infer_config.js';
 import { IMAGENET_LABELS } from './labels/imagenet.js';
@@ -93,15 +93,14 @@ export function importTflite(bytes: Uint8Array, source: string): TfliteImport {
 
 /**
  * The checkpoint folder's files: `config.json`, `model.safetensors` (with the quantization record in
- * its metadata) and `preprocessor_config.json`, formatted as transformers' `save_pretrained` writes them.
+ * its metadata; float32, or float16 with `{ dtype: 'float16' }`) and `preprocessor_config.json`,
+ * formatted as transformers' `save_pretrained` writes them.
  */
-export function checkpointFiles(converted: TfliteImport): Record<string, Uint8Array> {
-  const json = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+export function checkpointFiles(converted: TfliteImport, options: SaveOptions = {}): Record<string, Uint8Array> {
   const metadata: Record<string, string> = { format: 'pt' };
   if (converted.quantization) metadata[QUANTIZATION_METADATA_KEY] = JSON.stringify(converted.quantization);
   return {
-    'config.json': json(converted.config.toJSON()),
-    'model.safetensors': serializeSafetensors(converted.stateDict, metadata),
-    'preprocessor_config.json': json(converted.preprocessorConfig),
+    ...pretrainedFiles(converted.config, converted.stateDict, metadata, options),
+    'preprocessor_config.json': new TextEncoder().encode(`${JSON.stringify(converted.preprocessorConfig, null, 2)}\n`),
   };
 }
