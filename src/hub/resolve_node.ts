@@ -39,7 +39,6 @@ export async function resolveModelFiles(
   if (!isHubModelId(pathOrRepoId)) {
     throw new MobileNetV2Error(
       `"${pathOrRepoId}" is not a folder and not a hub model id (like google/mobilenet_v2_1.0_224)`,
-      { code: 'E_FILE_NOT_FOUND' },
     );
   }
   const revision = options.revision ?? DEFAULT_REVISION;

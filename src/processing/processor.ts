@@ -367,7 +367,7 @@ export class MobileNetV2ImageProcessor {
    * @throws MobileNetV2Error naming `source` when the text is not JSON or a key has a wrong type.
    */
   static fromJsonText<T extends typeof MobileNetV2ImageProcessor>(this: T, text: string, source = 'preprocessor_config.json'): InstanceType<T> {
-    return this.fromConfig(parseJson(text, source, 'E_CONFIG_INVALID'), source) as InstanceType<T>;
+    return this.fromConfig<T>(parseJson(text, source, 'E_CONFIG_INVALID'), source);
   }
 
   /** The class name transformers records as `image_processor_type`. */

@@ -91,7 +91,7 @@ export function parseTorchCheckpoint(bytes: Uint8Array, source: string): Map<str
   const context: Context = { source, copyBudget: 0 };
   const storages = new Map<string, Storage>();
   const loadStorage = (pid: unknown): Storage => {
-    const [kind, type, key, , count] = Array.isArray(pid) ? pid : [];
+    const [kind, type, key, , count] = Array.isArray(pid) ? (pid as unknown[]) : [];
     checkFile(
       kind === 'storage' && type instanceof StorageType && typeof key === 'string' && isIndex(count),
       `${source}: unsupported persistent reference in data.pkl (expected a ('storage', type, key, location, numel) tuple)`,

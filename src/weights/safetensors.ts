@@ -189,7 +189,7 @@ function readEntry(name: string, info: unknown, dataLength: number, source: stri
   checkFile(Number.isSafeInteger(expected), () => `${where} has shape ${preview(shape)}, too many elements for any file`);
   checkFile(
     end - begin === expected,
-    () => `${where} has ${end - begin} bytes but ${info.dtype} ${cut(formatShape(shape))} needs ${expected}`,
+    () => `${where} has ${end - begin} bytes but ${String(info.dtype)} ${cut(formatShape(shape))} needs ${expected}`,
   );
   return { name, dtype, shape: [...shape], begin, end };
 }

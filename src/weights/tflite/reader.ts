@@ -207,7 +207,7 @@ function parseModel(model: Model, bytes: Uint8Array, source: string): TfliteMode
     // Codes above 127 only fit the newer int32 field; older files only fill the deprecated int8 one.
     const builtin = Math.max(code.builtinCode(), code.deprecatedBuiltinCode());
     opNames.push(
-      builtin === BuiltinOperator.CUSTOM ? `CUSTOM:${code.customCode() ?? ''}` : (BuiltinOperator[builtin] ?? `BUILTIN_${builtin}`),
+      builtin === (BuiltinOperator.CUSTOM as number) ? `CUSTOM:${code.customCode() ?? ''}` : (BuiltinOperator[builtin] ?? `BUILTIN_${builtin}`),
     );
   }
   const tensors: TfliteTensor[] = [];
