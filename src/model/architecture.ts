@@ -140,8 +140,11 @@ export function segmentationHeadLayers(config: MobileNetV2Config, inChannels: nu
 /** Every parameter of a model class, with keys exactly as in transformers' `state_dict()`. */
 export function parameterSpecs(config: MobileNetV2Config, architecture: Architecture): ParameterSpec[] {
   const layers = backboneLayers(config);
-  const backbone = [...layers.stem, ...layers.blocks.flatMap((b) => [b.expand, b.depthwise, b.reduce]), layers.conv1x1];
+  const backbone = [...layers.stem, ...layers.blocks.flatMap((b) => [b.expand, b.depthwise, b.reduce])];
   const specs = backbone.flatMap((c) => convParameters(c));
+  // DeepLab's head reads block 15: the segmentation graph never computes conv_1x1.
+  const conv1x1Unused = architecture === 'MobileNetV2ForSemanticSegmentation';
+  specs.push(...convParameters(layers.conv1x1).map((p) => (conv1x1Unused ? { ...p, unused: true as const } : p)));
   if (architecture === 'MobileNetV2ForImageClassification' && config.numLabels > 0) {
     specs.push(
       { key: 'classifier.weight', shape: [config.numLabels, layers.plan.lastChannels], init: 'normal' },

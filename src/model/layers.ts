@@ -32,6 +32,11 @@ export interface ParameterSpec {
   readonly shape: readonly number[];
   /** `normal` = N(0, initializer_range²); `zeros`/`ones` constant; `count` = int64 num_batches_tracked. */
   readonly init: 'normal' | 'zeros' | 'ones' | 'count';
+  /**
+   * The class's outputs never read it (the segmentation model's `conv_1x1`): a checkpoint may leave
+   * it out without a warning, as transformers' `_keys_to_ignore_on_load_missing` allows.
+   */
+  readonly unused?: true;
 }
 
 /** Whether a state-dict key is a BatchNorm buffer (running statistics), not a trainable parameter. */

@@ -101,9 +101,10 @@ export function checkCheckpoint(
     );
   }
   const expectedKeys = new Set(expected.map((p) => p.key));
+  const unused = new Set(expected.filter((p) => p.unused).map((p) => p.key));
   return {
     // num_batches_tracked only counts training steps; transformers does not warn about it either.
-    missingKeys: missingKeys.filter((k) => !k.endsWith('num_batches_tracked')),
+    missingKeys: missingKeys.filter((k) => !k.endsWith('num_batches_tracked') && !unused.has(k)),
     unexpectedKeys: [...aligned.keys()].filter((k) => !expectedKeys.has(k)),
   };
 }

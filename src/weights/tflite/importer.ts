@@ -85,7 +85,7 @@ export function importTflite(bytes: Uint8Array, source: string): TfliteImport {
     `${source}: ${config.architectures![0]} (${graph.scheme} layer names), depth multiplier ${config.depthMultiplier}` +
     `${config.depthDivisibleBy !== 8 ? ` (channels divisible by ${config.depthDivisibleBy})` : ''}, output stride ${config.outputStride}, ` +
     `${h}×${w} input, ${config.numLabels} labels from ${labels.from}, ${quantizationSummary(graph)}` +
-    (initialisedKeys.length ? `; conv_1x1 is absent from the file (unused by segmentation) and freshly initialised` : '');
+    (initialisedKeys.length ? `; conv_1x1 is absent from the file (unused by segmentation) and left out of the checkpoint` : '');
   return {
     config, stateDict, preprocessorConfig: conversionPreprocessorConfig(config.imageSize), quantization, initialisedKeys, description,
   };
@@ -99,8 +99,10 @@ export function importTflite(bytes: Uint8Array, source: string): TfliteImport {
 export function checkpointFiles(converted: TfliteImport, options: SaveOptions = {}): Record<string, Uint8Array> {
   const metadata: Record<string, string> = { format: 'pt' };
   if (converted.quantization) metadata[QUANTIZATION_METADATA_KEY] = JSON.stringify(converted.quantization);
+  // DeepLab files have no conv_1x1: store only what the file had, not 0.8 MB of random init.
+  const stored = new Map([...converted.stateDict].filter(([key]) => !converted.initialisedKeys.includes(key)));
   return {
-    ...pretrainedFiles(converted.config, converted.stateDict, metadata, options),
+    ...pretrainedFiles(converted.config, stored, metadata, options),
     'preprocessor_config.json': new TextEncoder().encode(`${JSON.stringify(converted.preprocessorConfig, null, 2)}\n`),
   };
 }

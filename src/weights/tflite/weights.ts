@@ -7,7 +7,7 @@
  */
 import type { Architecture, MobileNetV2Config } from '../../config/configuration_mobilenet_v2.js';
 import { MobileNetV2Error, check } from '../../errors.js';
-import { checkpointKey, HEAD_BN_EPS, isHeadKey, moduleKeys, parameterSpecs } from '../../model/architecture.js';
+import { HEAD_BN_EPS, isHeadKey, moduleKeys, parameterSpecs } from '../../model/architecture.js';
 import { loadStateDict, type StateDict } from '../../model/loading.js';
 import { formatShape, numel, type DType, type Tensor } from '../../tensor.js';
 import { itemSize, toFloat32, viewAs } from '../dtype.js';
@@ -100,7 +100,10 @@ function moduleTensors(node: ConvNode, config: MobileNetV2Config, source: string
 export interface ConvertedWeights {
   /** Every key of the model class's `state_dict()`, in transformers' order. */
   readonly stateDict: StateDict;
-  /** Keys freshly initialised as transformers does for missing weights (DeepLab's unused `conv_1x1`). */
+  /**
+   * Keys freshly initialised as transformers does for missing weights (DeepLab's unused
+   * `conv_1x1`); saved checkpoints leave them out rather than store random values.
+   */
   readonly initialisedKeys: readonly string[];
 }
 
@@ -114,7 +117,7 @@ export function convertWeights(graph: MobileNetV2Graph, config: MobileNetV2Confi
   const checkpoint: StateDict = new Map([...graph.convs.values()].flatMap((node) => moduleTensors(node, config, source)));
   const architecture: Architecture = config.architectures![0]!;
   const { stateDict, report } = loadStateDict(checkpoint, parameterSpecs(config, architecture), config.initializerRange, source);
-  const unexplained = report.missingKeys.filter((k) => !k.startsWith(`${checkpointKey('conv_1x1')}.`));
+  const unexplained = report.missingKeys;
   if (unexplained.length > 0 || report.unexpectedKeys.length > 0) {
     // inferConfig has matched every layer already, so this is a bug rather than a bad file.
     throw new MobileNetV2Error(
