@@ -23,7 +23,7 @@ export { parseSafetensors, serializeSafetensors } from './weights/safetensors.js
 export { parseTorchCheckpoint } from './weights/pytorch.js';
 export {
   importTflite, checkpointFiles, type TfliteImport,
-} from './weights/tflite/importer.js';
+} from './convert/tflite/importer.js';
 export {
   readQuantizationRecord, QUANTIZATION_METADATA_KEY, type QuantizationRecord, type QuantParams, type ActivationQuant,
 } from './quantization/record.js';

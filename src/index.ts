@@ -7,7 +7,7 @@ import './node/setup.js';
 export * from './core.js';
 export { resolveModelFiles, type ResolveModelFilesOptions } from './hub/resolve_node.js';
 export { writeFolder } from './node/write_folder.js';
-export { convertTfliteFile } from './weights/tflite/convert_node.js';
+export { convertTfliteFile } from './convert/tflite/convert_node.js';
 export { loadImage, decodeImage, loadSegmentationMap, encodePng, writePng, type ImageSource } from './processing/image_io_node.js';
 export { pipeline } from './pipelines/pipeline_node.js';
 export { DEFAULT_MODELS, DEFAULT_CLASSIFIER, DEFAULT_SEGMENTER } from './pipelines/default_models_node.js';

@@ -14,7 +14,7 @@ const SRC = join(REPO_ROOT, 'src');
 /** `import … from '…'`, `export … from '…'`, `import '…'` and `import('…')`. */
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*'([^']+)'|(?:^|\n)\s*import\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/g;
 
-/** Folder of a file relative to src/ (`weights/tflite`), or null for the root files (entry points, errors, platform). */
+/** Folder of a file relative to src/ (`convert/tflite`), or null for the root files (entry points, errors, platform). */
 function folderOf(file: string): string | null {
   const folder = dirname(relative(SRC, file)).split('\\').join('/');
   return folder === '.' ? null : folder;
@@ -66,7 +66,7 @@ describe('source layout', () => {
   it('has no import cycle between the folders of src/', () => {
     const graph = folderGraph();
     assert.ok(graph.get('model')?.has('quantization'), 'the scan sees model → quantization');
-    assert.ok(graph.get('weights/tflite')?.has('model'), 'the scan sees weights/tflite → model');
+    assert.ok(graph.get('convert/tflite')?.has('model'), 'the scan sees convert/tflite → model');
     const cycle = findCycle(graph);
     assert.equal(cycle, null, `import cycle: ${cycle?.join(' → ')}`);
   });

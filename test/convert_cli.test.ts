@@ -10,7 +10,7 @@ import {
 } from '../src/model/modeling_mobilenet_v2.js';
 import { openCheckpoint } from '../src/model/pretrained.js';
 import { getPlatform } from '../src/platform.js';
-import { importTflite } from '../src/weights/tflite/importer.js';
+import { importTflite } from '../src/convert/tflite/importer.js';
 import { readQuantizationRecord } from '../src/quantization/record.js';
 import { cli, REAL_FIXTURES, requireFixtures, useTempDir } from './helpers.js';
 

@@ -18,7 +18,7 @@ import { readQuantizationRecord, type QuantizationRecord } from '../src/quantiza
 import type { Tensor } from '../src/tensor.js';
 import { float16ToFloat32, float32ToFloat16, toFloat16, toFloat32 } from '../src/weights/dtype.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
-import { importTflite } from '../src/weights/tflite/importer.js';
+import { importTflite } from '../src/convert/tflite/importer.js';
 import { REAL_FIXTURES, requireFixtures, useTempDir } from './helpers.js';
 
 const half = (x: number): number => float16ToFloat32(float32ToFloat16(x));

@@ -101,10 +101,10 @@ describe('weights on first use and the compiled-graph cache', () => {
     await cp(join(REPO_ROOT, 'dist/src'), copy, { recursive: true, filter: (src) => !src.endsWith('.map') && !src.endsWith('.d.ts') });
     const before = libraryCodeHash(copy);
     assert.equal(libraryCodeHash(copy), before, 'stable');
-    await appendFile(join(copy, 'weights/tflite/quantization.js'), '\n// edited\n');
+    await appendFile(join(copy, 'convert/tflite/quantization.js'), '\n// edited\n');
     const afterImporterEdit = libraryCodeHash(copy);
     assert.notEqual(afterImporterEdit, before);
-    await writeFile(join(copy, 'weights/tflite/new_module.js'), 'export {};\n');
+    await writeFile(join(copy, 'convert/tflite/new_module.js'), 'export {};\n');
     assert.notEqual(libraryCodeHash(copy), afterImporterEdit, 'a new module changes the key too');
   });
 });

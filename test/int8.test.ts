@@ -17,7 +17,7 @@ import { decodeModel, OnnxDataType } from '../src/onnx/proto.js';
 import { loadImage, loadSegmentationMap } from '../src/processing/image_io_node.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import type { Float32Tensor } from '../src/tensor.js';
-import { importTflite, type TfliteImport } from '../src/weights/tflite/importer.js';
+import { importTflite, type TfliteImport } from '../src/convert/tflite/importer.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { QUANTIZATION_METADATA_KEY, readQuantizationRecord } from '../src/quantization/record.js';
 import { assertClose, REAL_FIXTURES, requireFixtures } from './helpers.js';

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_CLASSIFIER, DEFAULT_SEGMENTER, MODELS_DIR } from '../src/pipelines/default_models_node.js';
-import { checkpointFiles, importTflite } from '../src/weights/tflite/importer.js';
+import { checkpointFiles, importTflite } from '../src/convert/tflite/importer.js';
 import { REAL_FIXTURES, REPO_ROOT, requireFixtures } from './helpers.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

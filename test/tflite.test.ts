@@ -9,12 +9,12 @@ import { MobileNetV2Error } from '../src/errors.js';
 import { parameterSpecs } from '../src/model/architecture.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
-import { checkpointFiles, importTflite, type TfliteImport } from '../src/weights/tflite/importer.js';
+import { checkpointFiles, importTflite, type TfliteImport } from '../src/convert/tflite/importer.js';
 import { readQuantizationRecord } from '../src/quantization/record.js';
-import { readTflite } from '../src/weights/tflite/reader.js';
+import { readTflite } from '../src/convert/tflite/reader.js';
 import {
   Buffer as FbBuffer, BuiltinOperator, Model, Operator, OperatorCode, SubGraph, Tensor as FbTensor, TensorType,
-} from '../src/weights/tflite/schema/schema_generated.js';
+} from '../src/convert/tflite/schema/schema_generated.js';
 import { HF_FIXTURES, REAL_FIXTURES, requireFixtures } from './helpers.js';
 
 const MODELS = join(REAL_FIXTURES, 'models');

@@ -15,7 +15,7 @@ import { postProcessSemanticSegmentation } from '../src/model/post_processing.js
 import { loadImage, loadSegmentationMap } from '../src/processing/image_io_node.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import type { Float32Tensor } from '../src/tensor.js';
-import { importTflite } from '../src/weights/tflite/importer.js';
+import { importTflite } from '../src/convert/tflite/importer.js';
 import { assertClose, REAL_FIXTURES, requireFixtures } from './helpers.js';
 
 const fixture = (...parts: string[]): string => join(REAL_FIXTURES, ...parts);

@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { MobileNetV2ImageProcessor } from '../../src/processing/processor.js';
-import { conversionPreprocessorConfig } from '../../src/weights/tflite/importer.js';
+import { conversionPreprocessorConfig } from '../../src/convert/tflite/importer.js';
 import { mutatedBytes, mutatedJson } from '../mutate.js';
 import { fixture, FIXTURES, type Target } from '../target.js';
 

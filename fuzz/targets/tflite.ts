@@ -1,5 +1,5 @@
 /** TFLite: importTflite (flatbuffer reading, graph recognition, weight conversion) on mutated models. */
-import { importTflite } from '../../src/weights/tflite/importer.js';
+import { importTflite } from '../../src/convert/tflite/importer.js';
 import { mutatedBytes } from '../mutate.js';
 import { fixture, type Target } from '../target.js';
 

@@ -4,7 +4,7 @@
  * ranges), read when an int8 graph is built. Saved as a JSON string in model.safetensors'
  * `__metadata__` under {@link QUANTIZATION_METADATA_KEY} (transformers only looks at the `format`
  * entry there, and the record travels with the weights when our models re-save them). The format is
- * described in weights/tflite/README.md.
+ * described in convert/tflite/README.md.
  */
 import { MobileNetV2Error } from '../errors.js';
 

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { STORAGE_DTYPES, type StorageDType } from '../../weights/dtype.js';
-import { convertTfliteFile } from '../../weights/tflite/convert_node.js';
+import { convertTfliteFile } from '../../convert/tflite/convert_node.js';
 import { QUANTIZATION_METADATA_KEY } from '../../quantization/record.js';
 
 interface ConvertFlags {

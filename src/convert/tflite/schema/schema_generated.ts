@@ -6,7 +6,7 @@
 //
 //   sed -E 's/^(\s+[A-Za-z_]+( = [0-9]+)?) \(deprecated\),/\1,/' ../shared/spec/tflite_schema.fbs > /tmp/schema.fbs
 //   flatc --ts --ts-flat-files -o /tmp /tmp/schema.fbs
-//   (this header) + /tmp/schema_generated.ts > src/weights/tflite/schema/schema_generated.ts
+//   (this header) + /tmp/schema_generated.ts > src/convert/tflite/schema/schema_generated.ts
 //
 // Runtime: the `flatbuffers` npm package. Source schema: TensorFlow's tensorflow/compiler/mlir/lite/schema/schema.fbs
 // (Apache-2.0), as in ../shared/spec/tflite_schema.fbs.

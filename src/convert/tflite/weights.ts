@@ -10,7 +10,7 @@ import { MobileNetV2Error, check } from '../../errors.js';
 import { HEAD_BN_EPS, isHeadKey, moduleKeys, parameterSpecs } from '../../model/architecture.js';
 import { loadStateDict, type StateDict } from '../../model/loading.js';
 import { formatShape, numel, type DType, type Tensor } from '../../tensor.js';
-import { itemSize, toFloat32, viewAs } from '../dtype.js';
+import { itemSize, toFloat32, viewAs } from '../../weights/dtype.js';
 import type { ConvNode, MobileNetV2Graph } from './graph.js';
 import type { TfliteTensor } from './reader.js';
 
