@@ -11,7 +11,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { MobileNetV2Error } from '../errors.js';
+import { check, MobileNetV2Error } from '../errors.js';
 import type { RawImage } from './image.js';
 import { maxImagePixels } from './pixel_limit.js';
 import { rememberPixelValues, settingsKey } from './precomputed.js';
@@ -55,6 +55,7 @@ export class PreparePool {
   private readonly pool: Piscina;
   private readonly settings: PrepareTask['settings'];
   private readonly key: string | undefined;
+  private closed = false;
 
   constructor(options: PreparePoolOptions = {}) {
     const workers = options.workers ?? planThreads().workers;
@@ -71,9 +72,11 @@ export class PreparePool {
    *
    * @param name names the image in messages (default: the path, or "image bytes").
    * @throws MobileNetV2Error as `loadImage` does, with the worker's code (E_INTERNAL for anything
-   *   else the worker hit).
+   *   else the worker hit); E_DISPOSED after {@link PreparePool.close}.
    */
   async load(source: string | Uint8Array, name = typeof source === 'string' ? source : 'image bytes'): Promise<RawImage> {
+    // piscina would start new workers after destroy(), which nothing would end.
+    check(!this.closed, `${name}: the decode pool is closed`, 'E_DISPOSED');
     const limit = maxImagePixels();
     const task: PrepareTask = { source, name, maxPixels: limit === Infinity ? 0 : limit, ...(this.settings ? { settings: this.settings } : {}) };
     let reply: PrepareReply;
@@ -89,6 +92,7 @@ export class PreparePool {
 
   /** Ends the workers (images still queued fail); the process can then exit. */
   async close(): Promise<void> {
+    this.closed = true;
     await this.pool.destroy();
   }
 }
