@@ -17,8 +17,11 @@ export interface BatchJob<R> {
   readonly batchSize: number;
   /** Print stack traces of failures. */
   readonly verbose?: boolean;
-  /** The decode pool's workers and the processor they preprocess with (default: decode only, planned workers). */
-  readonly prepare?: PreparePoolOptions;
+  /**
+   * The decode pool's workers and the processor they preprocess with (default: decode only, planned
+   * workers), or a pool of the caller's (kept open: a long-lived caller saves the workers' start).
+   */
+  readonly prepare?: PreparePoolOptions | PreparePool;
   /** Runs the model on decoded images, one result per image. */
   run(images: RawImage[]): Promise<R[]>;
   /** Consumes one image's result (prints it, writes files), in file order. */
@@ -106,7 +109,8 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
   };
   const batches: string[][] = [];
   for (let i = 0; i < job.files.length; i += job.batchSize) batches.push(job.files.slice(i, i + job.batchSize));
-  const pool = job.files.length >= POOL_MIN_IMAGES ? new PreparePool(job.prepare) : null;
+  const own = !(job.prepare instanceof PreparePool);
+  const pool = job.prepare instanceof PreparePool ? job.prepare : job.files.length >= POOL_MIN_IMAGES ? new PreparePool(job.prepare) : null;
   let next = batches.length ? decodeAll(batches[0]!, pool) : null;
   let previous: Promise<void> = Promise.resolve();
   try {
@@ -137,7 +141,7 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
     await previous;
   } finally {
     bar.stop();
-    await pool?.close();
+    if (own) await pool?.close();
   }
   return { succeeded: job.files.length - failed, failed };
 }
