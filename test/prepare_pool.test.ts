@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import sharp from 'sharp';
 import { runBatches } from '../src/cli/support/batch_runner.js';
 import { MobileNetV2Error } from '../src/errors.js';
@@ -95,8 +95,7 @@ describe('PreparePool', () => {
     const seen: string[] = [];
     const failed: string[] = [];
     const processor = new MobileNetV2ImageProcessor();
-    const stderr = process.stderr.write;
-    process.stderr.write = () => true; // the failure line
+    const quiet = mock.method(process.stderr, 'write', () => true); // the failure line
     try {
       const summary = await runBatches({
         files: list, batchSize: 3, prepare: { workers: 2, processor },
@@ -106,8 +105,9 @@ describe('PreparePool', () => {
       });
       assert.deepEqual(summary, { succeeded: list.length - 1, failed: 1 });
     } finally {
-      process.stderr.write = stderr;
+      quiet.mock.restore();
     }
+    assert.equal(quiet.mock.callCount(), 1);
     assert.deepEqual(failed, [list[1]]);
     assert.deepEqual(seen, list.filter((_, i) => i !== 1).map((f) => `${f}:1x3x224x224`));
   });
