@@ -182,16 +182,17 @@ async function classifyFiles(spec: EngineSpec, pipelined: boolean): Promise<Engi
   const { loadImage } = await import('../src/index.js');
   // As the CLI does for several files: the model in a worker thread, so decoding and preprocessing overlap it.
   const classifier = await pipeline('image-classification', spec.modelDir, { threads: spec.threads, worker: pipelined });
-  // The decode + preprocess workers beside the model, kept across calls (a call is one folder run;
-  // the workers' start is in the cold-start rows).
-  const { PreparePool, planThreads } = await import('../src/processing/prepare_pool_node.js');
-  const pool = pipelined ? new PreparePool({ workers: planThreads(spec.threads).workers, processor: classifier.processor }) : null;
+  // The decode + preprocess workers beside the model where they pay (not on 2 cores), kept across
+  // calls (a call is one folder run).
+  const { PreparePool, planThreads, poolPays } = await import('../src/processing/prepare_pool_node.js');
+  const { workers } = planThreads(spec.threads);
+  const pool = pipelined && poolPays(spec.photos.length, workers) ? new PreparePool({ workers, processor: classifier.processor }) : null;
   const sequential = async (): Promise<void> => {
     for (const photo of spec.photos) await classifier.run([await loadImage(photo)], { topK: TOP_K });
   };
   const batched = async (): Promise<void> => {
     const { failed } = await runBatches({
-      files: spec.photos, batchSize: 8, prepare: pool!, run: (images) => classifier.run(images, { topK: TOP_K }), done: () => undefined,
+      files: spec.photos, batchSize: 8, prepare: pool ?? { workers }, run: (images) => classifier.run(images, { topK: TOP_K }), done: () => undefined,
     });
     if (failed) throw new Error(`${failed} photos failed`);
   };

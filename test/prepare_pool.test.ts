@@ -9,7 +9,7 @@ import { runBatches } from '../src/cli/support/batch_runner.js';
 import { MobileNetV2Error } from '../src/errors.js';
 import { loadImage } from '../src/processing/image_io_node.js';
 import { setMaxImagePixels } from '../src/processing/pixel_limit.js';
-import { planThreads, PreparePool } from '../src/processing/prepare_pool_node.js';
+import { planThreads, poolPays, POOL_MIN_IMAGES, PreparePool } from '../src/processing/prepare_pool_node.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import { REPO_ROOT } from './helpers.js';
 
@@ -133,7 +133,7 @@ describe('PreparePool', () => {
   });
 });
 
-describe('planThreads', () => {
+describe('planThreads and poolPays', () => {
   test('splits the cores between the model and the decode workers', () => {
     assert.deepEqual(planThreads(undefined, 2), { modelThreads: 1, workers: 1 });
     assert.deepEqual(planThreads(undefined, 4), { modelThreads: 3, workers: 1 });
@@ -142,5 +142,11 @@ describe('planThreads', () => {
     // Threads given: the pool takes what is left, never less than one worker.
     assert.deepEqual(planThreads(2, 2), { modelThreads: 2, workers: 1 });
     assert.deepEqual(planThreads(1, 8), { modelThreads: 1, workers: 4 });
+  });
+
+  test('a pool is used only for several images and at least two workers', () => {
+    assert.equal(poolPays(POOL_MIN_IMAGES - 1, 4), false); // one photo: no worker start (cold start)
+    assert.equal(poolPays(100, 1), false); // 2 cores: the main thread is the one spare core
+    assert.equal(poolPays(100, planThreads(undefined, 8).workers), true);
   });
 });

@@ -7,7 +7,8 @@
  * lookup. Results come back as promises per image, so callers keep their own order.
  *
  * Cores are split between the model and the pool by {@link planThreads}. A pool costs a worker
- * start (~50 ms) before its first image, so callers use one only for {@link POOL_MIN_IMAGES} or more.
+ * start before its first image and a message hop per image, so callers use one only where
+ * {@link poolPays}: {@link POOL_MIN_IMAGES} images or more, {@link POOL_MIN_WORKERS} workers or more.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
@@ -22,6 +23,14 @@ import type { PrepareReply, PrepareTask } from './prepare_worker_node.js';
 
 /** Fewer images than this are decoded on the main thread: starting workers would cost more (cold start). */
 export const POOL_MIN_IMAGES = 4;
+
+/**
+ * Fewer decode workers than this are not worth a pool: one worker does the work the main thread
+ * (with sharp's own threads) does beside a model in its worker thread, plus a message hop and a
+ * worker start per run — measured on 2 cores, 20% more CPU and 55 MB more memory for the same
+ * wall time. So on 2 cores (1 model thread, 1 spare core) decoding stays on the main thread.
+ */
+export const POOL_MIN_WORKERS = 2;
 
 /** At most this many decode workers (MobileNetV2 at batch 8 keeps about 4 busy on a fast core). */
 export const MAX_POOL_WORKERS = 4;
@@ -38,6 +47,11 @@ const IDLE_TIMEOUT_MS = 2_000;
 export function planThreads(threads?: number, cores = availableParallelism()): { modelThreads: number; workers: number } {
   const modelThreads = threads ?? Math.max(1, Math.min(4, cores - 1));
   return { modelThreads, workers: Math.max(1, Math.min(MAX_POOL_WORKERS, cores - modelThreads)) };
+}
+
+/** Whether a run over `images` images with `workers` decode workers should use a pool. */
+export function poolPays(images: number, workers = planThreads().workers): boolean {
+  return images >= POOL_MIN_IMAGES && workers >= POOL_MIN_WORKERS;
 }
 
 /** Options of {@link PreparePool}. */
@@ -97,13 +111,14 @@ export class PreparePool {
   }
 }
 
-let shared: PreparePool | undefined;
+let shared: PreparePool | null | undefined;
 
 /**
  * A decode-only pool shared by the process (training's embedding pass decodes through it), made on
- * first use. Its idle workers neither keep the process alive nor outlive their idle timeout.
+ * first use; null where a pool does not pay ({@link POOL_MIN_WORKERS}). Its idle workers neither
+ * keep the process alive nor outlive their idle timeout.
  */
-export function sharedDecodePool(): PreparePool {
-  shared ??= new PreparePool();
+export function sharedDecodePool(): PreparePool | null {
+  shared ??= poolPays(Infinity) ? new PreparePool() : null;
   return shared;
 }

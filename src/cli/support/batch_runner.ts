@@ -1,13 +1,13 @@
 /**
  * Runs a model over many image files for the CLI: decodes the next batch while the model works on
- * the current one (in a pool of decode workers from {@link POOL_MIN_IMAGES} images on, which also
- * preprocess when given the processor), reports a bad image as one line and carries on, and draws
+ * the current one (in a pool of decode workers where {@link poolPays}, which also preprocess when
+ * given the processor), reports a bad image as one line and carries on, and draws
  * a progress bar on a terminal.
  */
 import cliProgress from 'cli-progress';
 import type { RawImage } from '../../processing/image.js';
 import { loadImage } from '../../processing/image_io_node.js';
-import { POOL_MIN_IMAGES, PreparePool, type PreparePoolOptions } from '../../processing/prepare_pool_node.js';
+import { poolPays, PreparePool, type PreparePoolOptions } from '../../processing/prepare_pool_node.js';
 
 /** What to do with the images. */
 export interface BatchJob<R> {
@@ -110,7 +110,8 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
   const batches: string[][] = [];
   for (let i = 0; i < job.files.length; i += job.batchSize) batches.push(job.files.slice(i, i + job.batchSize));
   const own = !(job.prepare instanceof PreparePool);
-  const pool = job.prepare instanceof PreparePool ? job.prepare : job.files.length >= POOL_MIN_IMAGES ? new PreparePool(job.prepare) : null;
+  const pool = job.prepare instanceof PreparePool ? job.prepare
+    : poolPays(job.files.length, job.prepare?.workers) ? new PreparePool(job.prepare) : null;
   let next = batches.length ? decodeAll(batches[0]!, pool) : null;
   let previous: Promise<void> = Promise.resolve();
   try {
