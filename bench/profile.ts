@@ -3,6 +3,9 @@
  * one thread: file read, decode, Pillow-exact resize (the centre-crop window only, as the
  * processor does it), crop + normalise, model, softmax + top-k, output (the JSON line). Each stage
  * is timed on its own over every photo, and the median per image is reported, at fp32 and int8.
+ * Times are the process's CPU time (all its threads: sharp decodes on libuv's), not wall time: one
+ * stage runs at a time, so on an idle machine the two agree, and on a shared one CPU time stays
+ * steady where wall time swings several-fold with the neighbours' load.
  * Run inside the benchmark, or alone: `node dist/bench/profile_main.js [model folder]`.
  */
 import { readFile } from 'node:fs/promises';
@@ -14,7 +17,7 @@ import { pilResize, type Pixels8 } from '../src/processing/pil_resample.js';
 import { resizeOutputSize } from '../src/processing/processor.js';
 import { median } from './report.js';
 
-/** Median ms per image of each stage. */
+/** Median CPU ms per image of each stage. */
 export interface StageProfile {
   readonly dtype: 'fp32' | 'int8';
   readonly stages: ReadonlyArray<{ readonly stage: string; readonly ms: number }>;
@@ -29,9 +32,10 @@ async function timeEach<T, R>(items: readonly T[], fn: (item: T) => R | Promise<
   for (let pass = 0; pass <= PASSES; pass++) {
     out = [];
     for (const item of items) {
-      const start = performance.now();
+      const start = process.cpuUsage();
       out.push(await fn(item));
-      if (pass > 0) times.push(performance.now() - start); // pass 0 warms up
+      const used = process.cpuUsage(start);
+      if (pass > 0) times.push((used.user + used.system) / 1000); // pass 0 warms up
     }
   }
   return { ms: median(times), out };
@@ -84,7 +88,7 @@ export async function profilePhotoPath(modelDir: string, photos: readonly string
 /** The profile as a text table: one row per stage, one column per dtype. */
 export function formatProfile(profiles: readonly StageProfile[]): string {
   if (profiles.length === 0) return '';
-  const head = `${'photo path stage, ms/image'.padEnd(38)}${profiles.map((p) => p.dtype.padStart(9)).join('')}`;
+  const head = `${'photo path stage, CPU ms/image'.padEnd(38)}${profiles.map((p) => p.dtype.padStart(9)).join('')}`;
   const rows = profiles[0]!.stages.map((s, i) => `${s.stage.padEnd(38)}${profiles.map((p) => p.stages[i]!.ms.toFixed(3).padStart(9)).join('')}`);
   const total = `${'total'.padEnd(38)}${profiles.map((p) => p.stages.reduce((sum, s) => sum + s.ms, 0).toFixed(3).padStart(9)).join('')}`;
   return `${[head, ...rows, total].join('\n')}\n`;
