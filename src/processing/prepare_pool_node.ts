@@ -35,7 +35,7 @@ export const POOL_MIN_WORKERS = 2;
 /** At most this many decode workers (MobileNetV2 at batch 8 keeps about 4 busy on a fast core). */
 export const MAX_POOL_WORKERS = 4;
 
-/** Seconds an idle worker waits for work before it exits. */
+/** Milliseconds an idle worker waits for work before it exits. */
 const IDLE_TIMEOUT_MS = 2_000;
 
 /**
