@@ -173,7 +173,8 @@ async function oursPipeline(spec: EngineSpec, dtype: 'fp32' | 'int8'): Promise<E
 /**
  * Classifying many photo files, from encoded bytes to top-5: either each image decoded,
  * preprocessed and run one after another, or the way `mobilenet-v2 classify` does it (batches of
- * 8, the next batch decoding and preprocessing while the model runs in its worker thread).
+ * 8, the next batch decoded and preprocessed in the decode workers while the model runs in its
+ * worker thread).
  */
 async function classifyFiles(spec: EngineSpec, pipelined: boolean): Promise<Engine> {
   const { pipeline } = await import('../src/pipelines/pipeline_node.js');
@@ -181,12 +182,17 @@ async function classifyFiles(spec: EngineSpec, pipelined: boolean): Promise<Engi
   const { loadImage } = await import('../src/index.js');
   // As the CLI does for several files: the model in a worker thread, so decoding and preprocessing overlap it.
   const classifier = await pipeline('image-classification', spec.modelDir, { threads: spec.threads, worker: pipelined });
+  // The decode + preprocess workers beside the model where they pay (not on 2 cores), kept across
+  // calls (a call is one folder run).
+  const { PreparePool, planThreads, poolPays } = await import('../src/processing/prepare_pool_node.js');
+  const { workers } = planThreads(spec.threads);
+  const pool = pipelined && poolPays(spec.photos.length, workers) ? new PreparePool({ workers, processor: classifier.processor }) : null;
   const sequential = async (): Promise<void> => {
     for (const photo of spec.photos) await classifier.run([await loadImage(photo)], { topK: TOP_K });
   };
   const batched = async (): Promise<void> => {
     const { failed } = await runBatches({
-      files: spec.photos, batchSize: 8, run: (images) => classifier.run(images, { topK: TOP_K }), done: () => undefined,
+      files: spec.photos, batchSize: 8, prepare: pool ?? { workers }, run: (images) => classifier.run(images, { topK: TOP_K }), done: () => undefined,
     });
     if (failed) throw new Error(`${failed} photos failed`);
   };
@@ -194,7 +200,10 @@ async function classifyFiles(spec: EngineSpec, pipelined: boolean): Promise<Engi
     threads: spec.threads,
     imagesPerCall: spec.photos.length,
     call: pipelined ? batched : sequential,
-    dispose: () => classifier.dispose(),
+    dispose: async () => {
+      await pool?.close();
+      await classifier.dispose();
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { coldStart } from './cold_start.js';
 import type { EngineName, EngineSpec } from './engines.js';
 import { WorkerHandle } from './pool.js';
+import { profilePhotoPath } from './profile.js';
 import { median, ratios, row, type BenchReport, type PhotoAgreement, type ResultRow } from './report.js';
 
 /** Options of {@link runBenchmark}. */
@@ -33,13 +34,15 @@ const TURN_MS = 100;
 const WARMUP_CALLS = 5;
 const MAX_CALLS_PER_TURN = 10;
 const END_TO_END_PHOTOS = 100;
+/** The shipped 1.0/224 classifier, benchmarked by default. */
+export const DEFAULT_MODEL_DIR = join(REPO, 'models/mobilenet_v2_1.0_224_quant');
 
 const MODEL_ENGINES: EngineName[] = ['ours-fp32', 'onnxruntime-raw-fp32', 'ours-int8', 'tfjs-wasm', 'onnxruntime-web-wasm', 'transformers-js'];
 const SEGMENTATION_ENGINES: EngineName[] = ['ours-fp32', 'onnxruntime-raw-fp32', 'ours-int8'];
 const PIPELINE_ENGINES: EngineName[] = ['ours-pipeline', 'ours-int8-pipeline', 'transformers-js-pipeline'];
 
 /** The photos: the repository's samples, plus the shared real-photo fixtures when present. */
-async function photos(): Promise<string[]> {
+export async function photos(): Promise<string[]> {
   const list = async (dir: string): Promise<string[]> => {
     try {
       return (await readdir(dir)).filter((f) => /\.(jpe?g|png|bmp)$/i.test(f) && !f.includes('mask')).sort().map((f) => join(dir, f));
@@ -129,7 +132,7 @@ export async function runBenchmark(options: BenchOptions = {}): Promise<BenchRep
   const quick = options.quick ?? false;
   const rounds = quick ? 7 : 21;
   const threadCounts = quick ? [1] : [1, 2];
-  const modelDir = resolve(options.model ?? join(REPO, 'models/mobilenet_v2_1.0_224_quant'));
+  const modelDir = resolve(options.model ?? DEFAULT_MODEL_DIR);
   const segDir = resolve(options.segmentationModel ?? join(REPO, 'models/deeplabv3_mnv2_pascal_quant'));
   const photoList = await photos();
   if (photoList.length === 0) throw new Error(`no photos found in ${join(REPO, 'samples')}`);
@@ -160,7 +163,9 @@ export async function runBenchmark(options: BenchOptions = {}): Promise<BenchRep
     }
     log('int8 top-1 agreement on the photos');
     const agreement = await int8Agreement(modelDir, photoList);
-    return { results, ratios: ratios(results, threadCounts), int8_top1: agreement, skipped };
+    log('per-stage profile of the photo path');
+    const profile = await profilePhotoPath(modelDir, photoList);
+    return { results, ratios: ratios(results, threadCounts), int8_top1: agreement, profile, skipped };
   } finally {
     await rm(temp, { recursive: true, force: true });
   }

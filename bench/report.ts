@@ -2,6 +2,7 @@
  * Benchmark results: the rows (`{"results": [...]}` in JSON), the ratios the project's performance
  * goals are stated in, and the text table.
  */
+import { formatProfile, type StageProfile } from './profile.js';
 
 /** One measured configuration. */
 export interface ResultRow {
@@ -40,6 +41,8 @@ export interface BenchReport {
   readonly results: ResultRow[];
   readonly ratios: Ratio[];
   readonly int8_top1: PhotoAgreement[];
+  /** Per-stage ms/image of the photo path, fp32 and int8 (see profile.ts). */
+  readonly profile: StageProfile[];
   /** Engines that could not run (a peer not installed), with the reason. */
   readonly skipped: string[];
 }
@@ -115,6 +118,7 @@ export function formatReport(report: BenchReport): string {
     parts.push(`int8 top-1 = fp32 top-1 on ${same}/${report.int8_top1.length} photos` +
       report.int8_top1.filter((p) => p.fp32 !== p.int8).map((p) => ` (${p.photo}: ${p.fp32} vs ${p.int8})`).join(''));
   }
+  parts.push('', formatProfile(report.profile));
   for (const s of report.skipped) parts.push(`skipped: ${s}`);
   return `${parts.join('\n')}\n`;
 }

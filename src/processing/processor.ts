@@ -12,6 +12,7 @@ import { parseJson } from '../describe.js';
 import { check, MobileNetV2Error } from '../errors.js';
 import { formatShape, numel, type DType, type Tensor } from '../tensor.js';
 import { checkRawImage, isRawImage, type RawImage } from './image.js';
+import { precomputedPixelValues } from './precomputed.js';
 import { pilResize, Resample, type Pixels8, type ResampleCode, type Window } from './pil_resample.js';
 import {
   DEFAULT_SETTINGS,
@@ -421,6 +422,9 @@ export class MobileNetV2ImageProcessor {
   }
 
   private run(image: ProcessorImage, settings: ImageProcessorSettings, extra: PreprocessImageOptions): ProcessedImage {
+    // Made by a decode worker with these very settings (./prepare_pool_node.ts): the same pixels.
+    const ready = isRawImage(image) && !extra.keepResized ? precomputedPixelValues(image, settings) : undefined;
+    if (ready) return { pixelValues: ready };
     const what = extra.name ?? 'image';
     const { work, resized } = resizeAndCrop(imageWork(image, what), settings, settings.resample, what, extra.keepResized ?? false);
     const pixelValues = toPixelValues(work, settings, what);

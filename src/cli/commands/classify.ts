@@ -32,6 +32,6 @@ export function register(program: Command): void {
         (file, _image, predictions) => {
           if (json) json.write({ file, predictions: predictions.map(({ index, label, score }) => ({ index, label, score })) });
           else process.stdout.write(formatText(file, predictions));
-        }));
+        }, classifier.processor));
     });
 }

@@ -1,11 +1,13 @@
 /**
  * Runs a model over many image files for the CLI: decodes the next batch while the model works on
- * the current one, reports a bad image as one line and carries on, and draws a progress bar on a
- * terminal.
+ * the current one (in a pool of decode workers where {@link poolPays}, which also preprocess when
+ * given the processor), reports a bad image as one line and carries on, and draws
+ * a progress bar on a terminal.
  */
 import cliProgress from 'cli-progress';
 import type { RawImage } from '../../processing/image.js';
 import { loadImage } from '../../processing/image_io_node.js';
+import { poolPays, PreparePool, type PreparePoolOptions } from '../../processing/prepare_pool_node.js';
 
 /** What to do with the images. */
 export interface BatchJob<R> {
@@ -15,6 +17,11 @@ export interface BatchJob<R> {
   readonly batchSize: number;
   /** Print stack traces of failures. */
   readonly verbose?: boolean;
+  /**
+   * The decode pool's workers and the processor they preprocess with (default: decode only, planned
+   * workers), or a pool of the caller's (kept open: a long-lived caller saves the workers' start).
+   */
+  readonly prepare?: PreparePoolOptions | PreparePool;
   /** Runs the model on decoded images, one result per image. */
   run(images: RawImage[]): Promise<R[]>;
   /** Consumes one image's result (prints it, writes files), in file order. */
@@ -80,8 +87,9 @@ function progress(total: number): Progress {
   };
 }
 
-async function decodeAll(files: readonly string[]): Promise<Decoded[]> {
-  return Promise.all(files.map((file) => loadImage(file).then((image) => ({ file, image }), (error: unknown) => ({ file, error }))));
+async function decodeAll(files: readonly string[], pool: PreparePool | null): Promise<Decoded[]> {
+  const load = (file: string) => (pool ? pool.load(file) : loadImage(file));
+  return Promise.all(files.map((file) => load(file).then((image) => ({ file, image }), (error: unknown) => ({ file, error }))));
 }
 
 /**
@@ -101,12 +109,15 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
   };
   const batches: string[][] = [];
   for (let i = 0; i < job.files.length; i += job.batchSize) batches.push(job.files.slice(i, i + job.batchSize));
-  let next = batches.length ? decodeAll(batches[0]!) : null;
+  const own = !(job.prepare instanceof PreparePool);
+  const pool = job.prepare instanceof PreparePool ? job.prepare
+    : poolPays(job.files.length, job.prepare?.workers) ? new PreparePool(job.prepare) : null;
+  let next = batches.length ? decodeAll(batches[0]!, pool) : null;
   let previous: Promise<void> = Promise.resolve();
   try {
     for (let b = 0; b < batches.length; b++) {
       const decoded = await next!;
-      next = b + 1 < batches.length ? decodeAll(batches[b + 1]!) : null; // decodes while the model runs
+      next = b + 1 < batches.length ? decodeAll(batches[b + 1]!, pool) : null; // decodes while the model runs
       // Start this batch (its preprocessing runs now, while the previous batch may still be in the
       // model when the session runs in a worker thread), then finish the previous one: two batches
       // in flight, results and failures in file order.
@@ -131,6 +142,7 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
     await previous;
   } finally {
     bar.stop();
+    if (own) await pool?.close();
   }
   return { succeeded: job.files.length - failed, failed };
 }
