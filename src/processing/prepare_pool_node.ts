@@ -1,5 +1,5 @@
 /**
- * Decoding and preprocessing in a pool of worker threads (piscina), beside the model: the photo
+ * Decoding and preprocessing in a pool of worker threads, beside the model: the photo
  * path of `classify`, `embed`, `segment` and training's embedding pass. Each worker reads a file,
  * decodes it and (given a processor) computes its pixel values with the processor's own code; the
  * image and pixel buffers are transferred back, not copied, and the pixel values are recorded for
@@ -11,8 +11,8 @@
  * {@link poolPays}: {@link POOL_MIN_IMAGES} images or more, {@link POOL_MIN_WORKERS} workers or more.
  */
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
 import { check, MobileNetV2Error } from '../errors.js';
+import { WorkerPool } from '../node/worker_pool.js';
 import type { RawImage } from './image.js';
 import { maxImagePixels } from './pixel_limit.js';
 import { rememberPixelValues, settingsKey } from './precomputed.js';
@@ -66,17 +66,14 @@ export interface PreparePoolOptions {
 
 /** A pool of decode (+ preprocess) workers; {@link PreparePool.close} ends them. */
 export class PreparePool {
-  private readonly pool: Piscina;
+  private readonly pool: WorkerPool;
   private readonly settings: PrepareTask['settings'];
   private readonly key: string | undefined;
   private closed = false;
 
   constructor(options: PreparePoolOptions = {}) {
     const workers = options.workers ?? planThreads().workers;
-    this.pool = new Piscina({
-      filename: new URL('./prepare_worker_node.js', import.meta.url).href,
-      minThreads: 0, maxThreads: workers, idleTimeout: IDLE_TIMEOUT_MS,
-    });
+    this.pool = new WorkerPool(new URL('./prepare_worker_node.js', import.meta.url), workers, IDLE_TIMEOUT_MS);
     this.settings = options.processor ? resolveSettings(options.processor.settings, options.overrides) : undefined;
     this.key = this.settings && settingsKey(this.settings);
   }
@@ -89,7 +86,6 @@ export class PreparePool {
    *   else the worker hit); E_DISPOSED after {@link PreparePool.close}.
    */
   async load(source: string | Uint8Array, name = typeof source === 'string' ? source : 'image bytes'): Promise<RawImage> {
-    // piscina would start new workers after destroy(), which nothing would end.
     check(!this.closed, `${name}: the decode pool is closed`, 'E_DISPOSED');
     const limit = maxImagePixels();
     const task: PrepareTask = { source, name, maxPixels: limit === Infinity ? 0 : limit, ...(this.settings ? { settings: this.settings } : {}) };
@@ -107,7 +103,7 @@ export class PreparePool {
   /** Ends the workers (images still queued fail); the process can then exit. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.pool.destroy();
+    await this.pool.close();
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * The task of a decode worker (run by piscina, see ./prepare_pool_node.ts): read an image file,
+ * The decode worker thread (see ./prepare_pool_node.ts): for each task message, read an image file,
  * decode it and, when asked, preprocess it into pixel values — the very code the main thread would
  * run, so the pixels are the same bit for bit. The buffers go back transferred, not copied; errors
  * go back as their message and code, since a worker cannot throw a MobileNetV2Error across.
  */
-import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { parentPort } from 'node:worker_threads';
 import { MobileNetV2Error, type MobileNetV2ErrorCode } from '../errors.js';
 import type { Float32Tensor } from '../tensor.js';
 import type { RawImage } from './image.js';
@@ -44,8 +44,8 @@ function owned<T extends Uint8Array | Float32Array>(data: T): T {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : (data.slice() as T);
 }
 
-/** Prepares one image (piscina calls this in a worker thread). */
-export default async function prepare(task: PrepareTask): Promise<unknown> {
+/** Prepares one image; never throws (failures are the reply). */
+async function prepare(task: PrepareTask): Promise<{ reply: PrepareReply; buffers: ArrayBuffer[] }> {
   let reply: PrepareReply;
   const buffers: ArrayBuffer[] = [];
   try {
@@ -64,5 +64,8 @@ export default async function prepare(task: PrepareTask): Promise<unknown> {
     const code = err instanceof MobileNetV2Error ? err.code : undefined;
     reply = { error: { message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) } };
   }
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: reply });
+  return { reply, buffers };
 }
+
+const port = parentPort!;
+port.on('message', (task: PrepareTask) => void prepare(task).then(({ reply, buffers }) => port.postMessage(reply, buffers)));
