@@ -111,7 +111,7 @@ async function screenshot(page: Page, name: string): Promise<void> {
 async function variant(name: string, edit: 'flip' | 'centre'): Promise<{ name: string; mimeType: string; buffer: Buffer }> {
   const image = sharp(join(REPO_ROOT, 'samples', name));
   const { width, height } = await image.metadata();
-  const edited = edit === 'flip' ? image.flop() : image.extract({ left: Math.round(width! * 0.1), top: Math.round(height! * 0.1), width: Math.round(width! * 0.8), height: Math.round(height! * 0.8) });
+  const edited = edit === 'flip' ? image.flop() : image.extract({ left: Math.round(width * 0.1), top: Math.round(height * 0.1), width: Math.round(width * 0.8), height: Math.round(height * 0.8) });
   return { name: `${edit}-${name.replace(/\.jpg$/, '.png')}`, mimeType: 'image/png', buffer: await edited.png().toBuffer() };
 }
 
@@ -121,7 +121,7 @@ async function teachChecks(page: Page): Promise<void> {
     const original = { name: `${label}.jpg`, mimeType: 'image/jpeg', buffer: await readFile(join(REPO_ROOT, 'samples', `${label}.jpg`)) };
     await page.fill('#teach-class', label);
     await page.setInputFiles('#teach-files', [original, await variant(`${label}.jpg`, 'flip')]);
-    await page.waitForFunction((l) => document.getElementById('teach-classes')!.textContent!.includes(`${l}: 2 images`), label, { timeout: LOAD_TIMEOUT_MS });
+    await page.waitForFunction((l) => document.getElementById('teach-classes')!.textContent.includes(`${l}: 2 images`), label, { timeout: LOAD_TIMEOUT_MS });
   }
   const summary = await page.evaluate(() => (window as unknown as TeachWindow).mobilenetDemo.teach.train());
   check(summary.classes.join() === 'bird,cat' && summary.images === 4, 'your own classes: trains bird and cat in the page', JSON.stringify(summary));
