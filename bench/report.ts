@@ -102,6 +102,13 @@ export function ratios(rows: readonly ResultRow[], threads: readonly number[]): 
   return out;
 }
 
+/** Table lines: the first column left-aligned, the others right-aligned, each as wide as its widest cell. */
+export function formatTable(header: readonly string[], lines: ReadonlyArray<readonly string[]>): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [header, ...lines].map(fmt);
+}
+
 /** The report as text: the table, the goals, the int8 agreement. */
 export function formatReport(report: BenchReport): string {
   const header = ['name', 'batch', 'size', 'threads', 'ms/image', 'images/s', 'peak RSS MB', 'max |Δlogit|'];
@@ -109,9 +116,7 @@ export function formatReport(report: BenchReport): string {
     r.name, String(r.batch), String(r.size), r.threads === null ? 'default' : String(r.threads), r.ms_per_image.toFixed(2),
     r.images_per_s.toFixed(1), r.rss_mb.toFixed(0), r.max_abs_diff === undefined || r.max_abs_diff === null ? '' : r.max_abs_diff.toExponential(1),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const parts = [fmt(header), ...lines.map(fmt), ''];
+  const parts = [...formatTable(header, lines), ''];
   for (const r of report.ratios) parts.push(`${r.pass ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} (goal ${r.direction} ${r.target})`);
   if (report.int8_top1.length) {
     const same = report.int8_top1.filter((p) => p.fp32 === p.int8).length;

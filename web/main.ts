@@ -12,6 +12,7 @@ import {
   type ClassificationResult, type DownloadProgress, type ImageClassificationPipeline,
   type ImageSegmentationPipeline, type RawImage,
 } from '../src/browser.js';
+import { createTeachPanel, type TeachApi } from './teach.js';
 import { byId, percent, showClasses, showModelStatus, showSegmentation, showTimings, vivid } from './view.js';
 
 /** The models served with the page (copied from the package's `models/` by the build). */
@@ -58,6 +59,8 @@ export interface DemoApi {
   analyse(file: Blob, name: string): Promise<DemoResult>;
   /** Mean milliseconds per image of the two pipelines on the last image (decoded pixels in, results out). */
   benchmark(runs: { classify: number; segment: number }): Promise<{ classifyMs: number; segmentMs: number }>;
+  /** The "your own classes" panel. */
+  teach: TeachApi;
 }
 
 declare global {
@@ -72,7 +75,7 @@ let classifier: ImageClassificationPipeline;
 let segmenter: ImageSegmentationPipeline;
 let lastImage: RawImage | undefined;
 
-const api: DemoApi = { state: 'loading', analyse, benchmark };
+const api: DemoApi = { state: 'loading', analyse, benchmark, teach: createTeachPanel(() => classifier) };
 window.mobilenetDemo = api;
 
 function setState(state: DemoApi['state'], message = ''): void {

@@ -8,7 +8,7 @@
 import { MobileNetV2Error } from '../errors.js';
 import { isRawImage, type RawImage } from '../processing/image.js';
 import type { ImageFeatureExtractionPipeline } from '../pipelines/image_feature_extraction.js';
-import { augmentedView } from './augment.js';
+import { AUGMENT_KEY, augmentedView } from './augment.js';
 import type { LabeledImage } from './dataset.js';
 import { deriveSeed, seededRandom } from './random.js';
 
@@ -130,7 +130,7 @@ export async function embedDataset<T extends LabeledImage>(
   const seed = options.seed ?? 0;
   const cache = options.cache ?? new MemoryEmbeddingCache();
   const space = await embeddingSpace(extractor);
-  const viewKeys = (hash: string) => Array.from({ length: augment + 1 }, (_, v) => `${space}:${hash}:${v === 0 ? 'plain' : `aug${v}:${seed}`}`);
+  const viewKeys = (hash: string) => Array.from({ length: augment + 1 }, (_, v) => `${space}:${hash}:${v === 0 ? 'plain' : `aug${v}:${seed}:${AUGMENT_KEY}`}`);
   const open = (start: number) => Promise.all(items.slice(start, start + extractor.batchSize)
     .map((item, k): Promise<Opened> => openItem(item, start + k, options).catch((error: unknown) => ({ error }))));
   const kept: T[] = [];

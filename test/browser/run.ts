@@ -11,7 +11,9 @@
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
+import sharp from 'sharp';
 import { REAL_FIXTURES, REPO_ROOT, requireFixtures } from '../helpers.js';
 import { ensureChromium, launchChromium } from './chromium.js';
 import { NodeReference, type NodeResult, type Speed } from './node_reference.js';
@@ -105,6 +107,55 @@ async function screenshot(page: Page, name: string): Promise<void> {
   check((await stat(path)).size > 10_000, `screenshot saved`, path);
 }
 
+/** An image file for `setInputFiles`, made from a sample photo (flipped, or its centre cut out). */
+async function variant(name: string, edit: 'flip' | 'centre'): Promise<{ name: string; mimeType: string; buffer: Buffer }> {
+  const image = sharp(join(REPO_ROOT, 'samples', name));
+  const { width, height } = await image.metadata();
+  const edited = edit === 'flip' ? image.flop() : image.extract({ left: Math.round(width * 0.1), top: Math.round(height * 0.1), width: Math.round(width * 0.8), height: Math.round(height * 0.8) });
+  return { name: `${edit}-${name.replace(/\.jpg$/, '.png')}`, mimeType: 'image/png', buffer: await edited.png().toBuffer() };
+}
+
+/** The "your own classes" panel: two classes from the samples, trained in the page, then a new view of each classified, and the checkpoint zip. */
+async function teachChecks(page: Page): Promise<void> {
+  for (const label of ['cat', 'bird']) {
+    const original = { name: `${label}.jpg`, mimeType: 'image/jpeg', buffer: await readFile(join(REPO_ROOT, 'samples', `${label}.jpg`)) };
+    await page.fill('#teach-class', label);
+    await page.setInputFiles('#teach-files', [original, await variant(`${label}.jpg`, 'flip')]);
+    await page.waitForFunction((l) => document.getElementById('teach-classes')!.textContent.includes(`${l}: 2 images`), label, { timeout: LOAD_TIMEOUT_MS });
+  }
+  const summary = await page.evaluate(() => (window as unknown as TeachWindow).mobilenetDemo.teach.train());
+  check(summary.classes.join() === 'bird,cat' && summary.images === 4, 'your own classes: trains bird and cat in the page', JSON.stringify(summary));
+  for (const label of ['cat', 'bird']) {
+    const file = await variant(`${label}.jpg`, 'centre');
+    const top = await page.evaluate(async ([data, name]) => {
+      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+      return (await (window as unknown as TeachWindow).mobilenetDemo.teach.classify(new Blob([bytes]), name))[0]!.label;
+    }, [file.buffer.toString('base64'), file.name] as const);
+    check(top === label, `your own classes: the centre of ${label}.jpg is classified "${label}"`, top);
+  }
+  const zipBase64 = await page.evaluate(async () => {
+    const bytes = await (window as unknown as TeachWindow).mobilenetDemo.teach.zip();
+    return new Promise<string>((done) => {
+      const reader = new FileReader();
+      reader.onload = () => done((reader.result as string).split(',')[1]!);
+      reader.readAsDataURL(new Blob([bytes as Uint8Array<ArrayBuffer>]));
+    });
+  });
+  const files = unzipSync(Buffer.from(zipBase64, 'base64'));
+  const config = JSON.parse(new TextDecoder().decode(files['config.json'])) as { id2label?: Record<string, string> };
+  check(['config.json', 'model.safetensors', 'preprocessor_config.json'].every((f) => f in files) && JSON.stringify(config.id2label) === '{"0":"bird","1":"cat"}',
+    'your own classes: the downloaded zip holds config.json (bird, cat), model.safetensors and preprocessor_config.json', Object.keys(files).join(', '));
+}
+
+/** The panel's part of the page's API (web/teach.ts). */
+interface TeachWindow {
+  mobilenetDemo: { teach: {
+    train(): Promise<{ classes: string[]; images: number }>;
+    classify(file: Blob, name: string): Promise<Array<{ label: string }>>;
+    zip(): Promise<Uint8Array>;
+  } };
+}
+
 async function runChecks(page: Page, url: string, requests: string[], node: NodeReference): Promise<void> {
   const started = await openPage(page, url);
   console.log(`page ready: ${JSON.stringify(started.runtime)}, model load + warm-up ms ${JSON.stringify(started.loadMs)}`);
@@ -130,6 +181,8 @@ async function runChecks(page: Page, url: string, requests: string[], node: Node
 
   const dropped = await drop(page, CAT, 'dropped.bmp');
   check(dropped.file === 'dropped.bmp' && dropped.classes[0]!.score === top.score, 'an image dropped on the page is analysed like a picked one', `${dropped.file}: ${dropped.classes[0]!.label}`);
+
+  await teachChecks(page);
 
   // Other work on the machine skews single measurements: alternate the two and keep each one's best.
   const speeds: { browser: Speed[]; node: Speed[] } = { browser: [], node: [] };

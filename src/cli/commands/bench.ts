@@ -11,6 +11,8 @@ interface BenchFlags {
   quick?: boolean;
   model?: string;
   segmentationModel?: string;
+  train?: boolean;
+  trainLarge?: boolean;
 }
 
 /** Registers the `bench` command. */
@@ -22,19 +24,26 @@ export function register(program: Command): void {
     .option('--quick', 'a short run: batch 1, one thread, fewer rounds')
     .option('-m, --model <dir>', 'classification checkpoint folder (default: the shipped mobilenet_v2_1.0_224_quant)')
     .option('--segmentation-model <dir>', 'segmentation checkpoint folder, timed at 513×513 (default: the shipped DeepLabV3)')
+    .option('--train', 'run only the training benchmark (train on the flowers fixture: embedding images/s, s/epoch, peak RSS, head vs --augment accuracy)')
+    .option('--train-large', 'add the 20 000-image training case (10-20 minutes on 2 cores)')
     .action(async (flags: BenchFlags) => {
       let harness: typeof import('../../../bench/harness.js');
       let report: typeof import('../../../bench/report.js');
+      let training: typeof import('../../../bench/train.js');
       try {
-        [harness, report] = await Promise.all([import('../../../bench/harness.js'), import('../../../bench/report.js')]);
+        [harness, report, training] = await Promise.all([import('../../../bench/harness.js'), import('../../../bench/report.js'), import('../../../bench/train.js')]);
       } catch (cause) {
         // The installed package ships dist/src only: bench/ and its peers live in the source checkout.
         throw new MobileNetV2Error('mobilenet-v2 bench needs a source checkout: the benchmark harness (bench/) and its peers are not in the installed package; clone the repository, then npm ci && npm run bench', { code: 'E_FILE_NOT_FOUND', cause });
       }
-      const result = await harness.runBenchmark({
-        quick: flags.quick, model: flags.model, segmentationModel: flags.segmentationModel,
-        log: (line) => process.stderr.write(`bench: ${line}\n`),
-      });
-      process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : report.formatReport(result));
+      const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+      // A full run includes the training benchmark; --quick leaves it out, --train runs only it.
+      const result = flags.train ? null : await harness.runBenchmark({ quick: flags.quick, model: flags.model, segmentationModel: flags.segmentationModel, log });
+      const trained = flags.train || flags.trainLarge || !flags.quick ? await training.runTrainingBenchmark({ large: flags.trainLarge, log }) : null;
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ ...result, ...(trained ? { training: trained } : {}) }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(`${result ? report.formatReport(result) : ''}${trained ? `${result ? '\n' : ''}${training.formatTraining(trained)}` : ''}`);
     });
 }
