@@ -54,6 +54,6 @@ export {
 } from './pipelines/image_segmentation.js';
 export { ImageFeatureExtractionPipeline, globalAveragePool, type ImageFeatureExtractionOptions } from './pipelines/image_feature_extraction.js';
 export { labelMapFromLogits, type LabelMap } from './pipelines/segmentation_map.js';
-export { pascalVocPalette, overlayLabelMap, type Rgb } from './pipelines/palette.js';
+export { pascalVocPalette, overlayPalette, overlayLabelMap, type Rgb } from './pipelines/palette.js';
 export { countMacs, type MacCount, type LayerCost } from './model/model_summary.js';
 export * from './training/index.js';

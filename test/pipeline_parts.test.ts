@@ -10,7 +10,7 @@ import { postProcessSemanticSegmentation } from '../src/model/post_processing.js
 import { topK } from '../src/pipelines/image_classification.js';
 import { globalAveragePool } from '../src/pipelines/image_feature_extraction.js';
 import { countMacs } from '../src/model/model_summary.js';
-import { overlayLabelMap, pascalVocPalette } from '../src/pipelines/palette.js';
+import { overlayLabelMap, overlayPalette, pascalVocPalette } from '../src/pipelines/palette.js';
 import { labelMapFromLogits } from '../src/pipelines/segmentation_map.js';
 
 /** Deterministic pseudo-random values in [-4, 4), some repeated to create exact ties. */
@@ -62,6 +62,12 @@ describe('PASCAL VOC palette and overlay', () => {
     const palette = pascalVocPalette(21);
     assert.deepEqual([palette[0], palette[1], palette[3], palette[15], palette[20]], [[0, 0, 0], [128, 0, 0], [128, 128, 0], [192, 128, 128], [0, 64, 128]]);
     assert.throws(() => pascalVocPalette(257), /1-256 colours/);
+  });
+
+  it('brightens the overlay colours (CLI and demo page alike) until a channel is 255, background black', () => {
+    const overlay = overlayPalette(21);
+    assert.deepEqual([overlay[0], overlay[8], overlay[15], overlay[20]], [[0, 0, 0], [255, 0, 0], [255, 170, 170], [0, 128, 255]]);
+    assert.equal(overlay.length, 21);
   });
 
   it('blends class colours half and half and leaves background pixels alone', () => {

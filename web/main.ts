@@ -8,12 +8,12 @@
  * adapter), `threads=N` (WebAssembly threads; default onnxruntime-web's choice).
  */
 import {
-  configureOrtWeb, hasWebGpu, loadImageInBrowser, pascalVocPalette, pipeline, wasmThreads,
+  configureOrtWeb, hasWebGpu, loadImageInBrowser, overlayPalette, pipeline, wasmThreads,
   type ClassificationResult, type DownloadProgress, type ImageClassificationPipeline,
   type ImageSegmentationPipeline, type RawImage,
 } from '../src/browser.js';
 import { createTeachPanel, type TeachApi } from './teach.js';
-import { byId, percent, showClasses, showModelStatus, showSegmentation, showTimings, vivid } from './view.js';
+import { byId, percent, showClasses, showModelStatus, showSegmentation, showTimings } from './view.js';
 
 /** The models served with the page (copied from the package's `models/` by the build). */
 const MODELS = {
@@ -70,7 +70,7 @@ declare global {
 }
 
 const params = new URLSearchParams(location.search);
-const palette = vivid(pascalVocPalette());
+const palette = overlayPalette();
 let classifier: ImageClassificationPipeline;
 let segmenter: ImageSegmentationPipeline;
 let lastImage: RawImage | undefined;

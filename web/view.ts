@@ -42,17 +42,6 @@ export function showClasses(classes: readonly ClassificationResult[]): void {
   }));
 }
 
-/**
- * The palette with each colour scaled until its brightest channel is 255: the PASCAL VOC colours
- * are dark (cat is 64,0,0) and would hardly show over a photo. Black stays black.
- */
-export function vivid(palette: readonly Rgb[]): Rgb[] {
-  return palette.map((colour) => {
-    const max = Math.max(...colour);
-    return max === 0 ? colour : (colour.map((c) => Math.round((c * 255) / max)) as unknown as Rgb);
-  });
-}
-
 /** Draws the image with the class map blended over it, and the legend of the classes present. */
 export function showSegmentation(prediction: SegmentationPrediction, palette: readonly Rgb[], alpha: number): void {
   const { image, map, segments } = prediction;

@@ -22,6 +22,19 @@ export function pascalVocPalette(count = 256): Rgb[] {
 }
 
 /**
+ * The colours of overlays, the CLI's `--overlay` and the demo page's alike: the PASCAL VOC palette
+ * with each colour scaled until its brightest channel is 255, since VOC's colours are dark (cat is
+ * 64,0,0) and would hardly show over a photo. Black (background) stays black. Class-map PNGs keep
+ * VOC's own colours, which other tools read.
+ */
+export function overlayPalette(count = 256): Rgb[] {
+  return pascalVocPalette(count).map((colour) => {
+    const max = Math.max(...colour);
+    return max === 0 ? colour : (colour.map((c) => Math.round((c * 255) / max)) as unknown as Rgb);
+  });
+}
+
+/**
  * The RGB `image` with each pixel blended with its class's colour: `(1 − alpha)·pixel + alpha·colour`.
  * Classes coloured black in the palette (background in PASCAL VOC) are left as they are.
  */

@@ -14,7 +14,7 @@ import {
   addImageCommand, imageFiles, JsonStream, processFiles, withPipeline, type BatchFlags,
 } from '../support/command_helpers.js';
 import type { SegmentationPrediction } from '../../pipelines/image_segmentation.js';
-import { overlayLabelMap, pascalVocPalette } from '../../pipelines/palette.js';
+import { overlayLabelMap, overlayPalette, pascalVocPalette } from '../../pipelines/palette.js';
 
 interface SegmentFlags extends BatchFlags {
   json?: boolean;
@@ -117,12 +117,13 @@ export function register(program: Command): void {
         const classes = segmenter.model.config.numLabels;
         check(!masks || classes <= 256, `--mask: the model has ${classes} classes; a PNG class map holds at most 256`);
         const palette = pascalVocPalette(Math.min(classes, 256));
+        const overlayColours = overlayPalette(Math.min(classes, 256));
         await processFiles(cmd, flags, files, json, (images) => segmenter.predict(images), async (file, _image, p) => {
           const { width, height, labels } = p.map;
           if (masks) await writeFileAtomic(masks.get(file)!, await encodePng({ data: labels as Uint8Array, width, height, channels: 1 }, { palette }));
           if (overlays) {
             const path = overlays.get(file)!;
-            await writeFileAtomic(path, await encodeOverlay(overlayLabelMap(p.image, p.map, palette), path));
+            await writeFileAtomic(path, await encodeOverlay(overlayLabelMap(p.image, p.map, overlayColours), path));
           }
           if (!json) {
             process.stdout.write(formatText(file, p));
