@@ -326,7 +326,7 @@ function failsQuickly(bytes: Uint8Array, code: string, message: RegExp): void {
   assert.ok(performance.now() - start < 5000, `took ${performance.now() - start} ms`);
 }
 
-describe('TFLite importer: corrupt files end in E_CHECKPOINT_CORRUPT, never a hang or a RangeError', () => {
+describe('TFLite importer: corrupt files end in E_CHECKPOINT_CORRUPT, never a hang or a RangeError', REAL_MODELS, () => {
   const ops = readTflite(modelBytes('deeplabv3_mnv2_dm05_pascal_quant'), 'dm05').operators;
   for (const kind of ['QUANTIZE', 'CONV_2D', 'ADD']) {
     it(`an operator (${kind}) that reads its own output`, () => {
