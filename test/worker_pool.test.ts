@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { before, describe, it } from 'node:test';
-import { WorkerPool } from '../src/node/worker_pool.js';
+import { WorkerPool } from '../src/runtime/worker_pool_node.js';
 import { useTempDir } from './helpers.js';
 
 // Doubles numbers after `delay` ms; throws (uncaught, ending the worker) for 'crash'.

@@ -14,6 +14,7 @@ import {
   hubResponseError,
   isMissingEntry,
   resolveUrl,
+  type FileMetadata,
 } from './hub_common.js';
 import type { HubLimits } from './hub_limits.js';
 import type { DownloadProgressCallback, FileStat, ModelFiles } from './model_files.js';
@@ -144,7 +145,7 @@ export class HubFiles implements ModelFiles {
       const entry = await this.cache.lookup(snapshot, name);
       if (entry.kind === 'cached') return entry.path;
     }
-    const blobKey = await this.#download(name, url, answer, auth, key);
+    const blobKey = await this.#download(name, url, answer, auth, key, meta);
     return this.cache.link(blobKey, snapshot, name);
   }
 
@@ -167,6 +168,7 @@ export class HubFiles implements ModelFiles {
     answer: Probe,
     auth: Record<string, string>,
     key: string | undefined,
+    meta: FileMetadata,
   ): Promise<string> {
     const { response, downloadUrl } = answer;
     const sameOrigin = new URL(downloadUrl).origin === new URL(url).origin;
@@ -177,7 +179,7 @@ export class HubFiles implements ModelFiles {
       url: downloadUrl,
       headers: sameOrigin ? auth : {}, // a CDN gets a signed URL, never the user's token
       partial,
-      meta: fileMetadata(response.headers, url),
+      meta,
       // A CDN's own validators are not the hub's; its content is fixed by the hash-named key anyway.
       ifRange: downloadUrl === url ? validator(response.headers) : undefined,
       file: name,

@@ -403,5 +403,5 @@ function checkPixelValues(pixelValues: Float32Tensor, numChannels: number): void
   check(s[1] === numChannels, `pixel_values has ${s[1]} channels but the model expects ${numChannels} (shape ${formatShape(s)})`);
   check(s.every((d) => Number.isInteger(d) && d > 0), `pixel_values has an empty dimension: ${formatShape(s)}`);
   check(s[0]! * s[2]! * s[3]! <= LIMITS.maxModelInputPixels, () => `pixel_values ${formatShape(s)} has more than ${LIMITS.maxModelInputPixels} pixels (batch × height × width), too many to run`);
-  check(pixelValues.data.length === s.reduce((a, b) => a * b, 1), `pixel_values data has ${pixelValues.data.length} values for shape ${formatShape(s)}`);
+  check(pixelValues.data.length === numel(s), `pixel_values data has ${pixelValues.data.length} values for shape ${formatShape(s)}`);
 }

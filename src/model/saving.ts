@@ -46,6 +46,11 @@ export function storedTensors(stateDict: StateDict, dtype: StorageDType): StateD
   }));
 }
 
+/** A JSON file as transformers writes it: two-space indent, final newline. */
+export function jsonFile(value: unknown): Uint8Array {
+  return new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+}
+
 /**
  * `config.json` and `model.safetensors` of a checkpoint. `config.json` gets transformers' `"dtype"`
  * (which replaces `"torch_dtype"`) when saving float16, or when the config already named a dtype.
@@ -58,7 +63,7 @@ export function pretrainedFiles(
   const named = torchDType !== undefined || (extra['dtype'] ?? null) !== null;
   const saved = dtype === 'float16' || named ? config.with({ extra: { ...extra, dtype } }) : config;
   return {
-    'config.json': new TextEncoder().encode(`${JSON.stringify(saved.toJSON(), null, 2)}\n`),
+    'config.json': jsonFile(saved.toJSON()),
     'model.safetensors': serializeSafetensors(storedTensors(stateDict, dtype), metadata),
   };
 }

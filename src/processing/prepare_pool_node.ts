@@ -12,7 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { check, MobileNetV2Error } from '../errors.js';
-import { WorkerPool } from '../node/worker_pool.js';
+import { WorkerPool } from '../runtime/worker_pool_node.js';
 import type { RawImage } from './image.js';
 import { maxImagePixels } from './pixel_limit.js';
 import { rememberPixelValues, settingsKey } from './precomputed.js';

@@ -9,6 +9,7 @@ import { MobileNetV2Error, type MobileNetV2ErrorCode } from '../errors.js';
 import type { Float32Tensor } from '../tensor.js';
 import type { RawImage } from './image.js';
 import { loadImage } from './image_io_node.js';
+import { settingsKey } from './precomputed.js';
 import { MobileNetV2ImageProcessor } from './processor.js';
 import type { ImageProcessorSettings } from './processor_config.js';
 
@@ -33,7 +34,7 @@ export type PrepareReply =
 const processors = new Map<string, MobileNetV2ImageProcessor>();
 
 function processorFor(settings: ImageProcessorSettings): MobileNetV2ImageProcessor {
-  const key = JSON.stringify(settings);
+  const key = settingsKey(settings);
   let processor = processors.get(key);
   if (!processor) processors.set(key, (processor = new MobileNetV2ImageProcessor(settings)));
   return processor;

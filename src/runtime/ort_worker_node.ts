@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-common';
 import * as ort from 'onnxruntime-node';
 import { MobileNetV2Error } from '../errors.js';
+import { workerExecArgv } from './worker_pool_node.js';
 
 /** A tensor as it crosses the thread boundary. */
 export interface WireTensor {
@@ -77,7 +78,7 @@ class WorkerSession {
 
 /** Creates a session for `model` (ONNX bytes) in a new worker thread. */
 export async function createWorkerSession(model: Uint8Array | string, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
-  const worker = new Worker(new URL('./ort_worker_thread_node.js', import.meta.url), { workerData: { model, options } });
+  const worker = new Worker(new URL('./ort_worker_thread_node.js', import.meta.url), { workerData: { model, options }, execArgv: workerExecArgv() });
   const ready = await new Promise<WorkerSessionReply>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);

@@ -3,6 +3,7 @@
  * backbone as a transformers `MobileNetV2ForImageClassification` (the key table transformers saves).
  */
 import { MobileNetV2Error } from '../errors.js';
+import { isHeadKey } from '../model/architecture.js';
 import { MobileNetV2ForImageClassification, type AnyMobileNetV2Model } from '../model/modeling_mobilenet_v2.js';
 import type { StateDict } from '../model/loading.js';
 import { float32Tensor } from '../tensor.js';
@@ -25,7 +26,7 @@ export async function headOf(model: AnyMobileNetV2Model): Promise<LinearHead | n
  * classes. Quantization records of the base are dropped (they describe the old classifier).
  */
 export async function classifierWithHead(base: AnyMobileNetV2Model, head: LinearHead, labels: readonly string[]): Promise<MobileNetV2ForImageClassification> {
-  const state: StateDict = new Map([...(await base.getStateDict())].filter(([k]) => !k.startsWith('classifier.') && !k.startsWith('segmentation_head.')));
+  const state: StateDict = new Map([...(await base.getStateDict())].filter(([k]) => !isHeadKey(k)));
   state.set('classifier.weight', float32Tensor(head.weight, [head.classes, head.dim]));
   state.set('classifier.bias', float32Tensor(head.bias, [head.classes]));
   const config = base.config.with({

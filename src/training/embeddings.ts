@@ -6,6 +6,7 @@
  * pixels, never the dataset. No Node APIs: the Node parts supply file reading and a disk cache.
  */
 import { MobileNetV2Error } from '../errors.js';
+import { isHeadKey } from '../model/architecture.js';
 import { isRawImage, type RawImage } from '../processing/image.js';
 import type { ImageFeatureExtractionPipeline } from '../pipelines/image_feature_extraction.js';
 import { AUGMENT_KEY, augmentedView } from './augment.js';
@@ -44,13 +45,22 @@ export async function sha256Hex(...parts: Uint8Array[]): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+// An extractor's weights and processor never change: hash them once per extractor, not per dataset.
+const spaces = new WeakMap<ImageFeatureExtractionPipeline, Promise<string>>();
+
 /**
  * What the embeddings of an extractor depend on: its backbone's weights (not the classifier,
  * which pooled features never see) and its processor settings.
  */
-export async function embeddingSpace(extractor: ImageFeatureExtractionPipeline): Promise<string> {
+export function embeddingSpace(extractor: ImageFeatureExtractionPipeline): Promise<string> {
+  let space = spaces.get(extractor);
+  if (!space) spaces.set(extractor, (space = hashSpace(extractor)));
+  return space;
+}
+
+async function hashSpace(extractor: ImageFeatureExtractionPipeline): Promise<string> {
   const stateDict = await extractor.model.getStateDict();
-  const keys = [...stateDict.keys()].filter((k) => !k.startsWith('classifier.') && !k.startsWith('segmentation_head.')).sort();
+  const keys = [...stateDict.keys()].filter((k) => !isHeadKey(k)).sort();
   const encoder = new TextEncoder();
   const parts = keys.flatMap((k) => {
     const t = stateDict.get(k)!;

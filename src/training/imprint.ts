@@ -30,8 +30,9 @@ export function imprintHead(train: VectorSet, classes: number): LinearHead {
   const sums = Array.from({ length: classes }, () => new Float64Array(dim));
   let norms = 0;
   for (const [i, v] of train.vectors.entries()) {
-    const centred = normalize(Float64Array.from(v, (x, j) => x - mean[j]!));
-    norms += Math.hypot(...Float64Array.from(v, (x, j) => x - mean[j]!));
+    const difference = Float64Array.from(v, (x, j) => x - mean[j]!);
+    const centred = normalize(difference);
+    norms += Math.hypot(...difference);
     const sum = sums[train.labels[i]!]!;
     for (let j = 0; j < dim; j++) sum[j]! += centred[j]!;
   }

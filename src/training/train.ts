@@ -8,6 +8,7 @@
 import { check } from '../errors.js';
 import type { ModelFiles } from '../hub/model_files.js';
 import type { MobileNetV2ForImageClassification } from '../model/modeling_mobilenet_v2.js';
+import { jsonFile } from '../model/saving.js';
 import { ImageFeatureExtractionPipeline } from '../pipelines/image_feature_extraction.js';
 import { createPipeline } from '../pipelines/pipeline.js';
 import type { SessionOptions } from '../runtime/ort.js';
@@ -225,10 +226,9 @@ function definedOf(options: HeadOptions): HeadOptions {
  * `preprocessor_config.json`, `training_report.json`, and `knn_index.safetensors` for k-NN.
  */
 export async function trainedFiles(result: TrainResult): Promise<Record<string, Uint8Array>> {
-  const encoder = new TextEncoder();
   const files = await result.model.toPretrainedFiles();
-  files['preprocessor_config.json'] = encoder.encode(result.extractor.processor.toJsonString());
-  files['training_report.json'] = encoder.encode(`${JSON.stringify(result.report, null, 2)}\n`);
+  files['preprocessor_config.json'] = new TextEncoder().encode(result.extractor.processor.toJsonString());
+  files['training_report.json'] = jsonFile(result.report);
   if (result.knn) files[KNN_INDEX_FILE] = serializeKnnIndex(result.knn);
   return files;
 }

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import sharp, { type Sharp } from 'sharp';
 import { check, MobileNetV2Error } from '../../errors.js';
 import { checkOutputFile, outputKind, writeFileAtomic } from '../../node/write_folder.js';
-import { encodePng } from '../../processing/image_io_node.js';
+import { encodePng, writePng } from '../../processing/image_io_node.js';
 import type { RawImage } from '../../processing/image.js';
 import {
   addImageCommand, imageFiles, JsonStream, processFiles, withPipeline, type BatchFlags,
@@ -25,9 +25,8 @@ interface SegmentFlags extends BatchFlags {
 /** Placeholder of output paths replaced by each image's file name without extension. */
 const NAME = '{name}';
 
-/** How the overlay is encoded, by output extension (the mask is always a palette PNG). */
+/** How the overlay is encoded besides PNG, by output extension (the mask is always a palette PNG). */
 const OVERLAY_FORMATS: Record<string, (image: Sharp) => Sharp> = {
-  '.png': (image) => image.png(),
   '.jpg': (image) => image.jpeg(),
   '.jpeg': (image) => image.jpeg(),
   '.webp': (image) => image.webp(),
@@ -82,7 +81,8 @@ async function allOutputPaths(options: ReadonlyArray<OutputOption | null>, files
 
 /** Encodes the overlay as its file's extension says (JPEG, WebP; PNG otherwise, e.g. for a device). */
 async function encodeOverlay(image: RawImage, path: string): Promise<Uint8Array> {
-  const encode = OVERLAY_FORMATS[extname(path).toLowerCase()] ?? OVERLAY_FORMATS['.png']!;
+  const encode = OVERLAY_FORMATS[extname(path).toLowerCase()];
+  if (!encode) return encodePng(image);
   const { data, width, height, channels } = image;
   const out = await encode(sharp(data, { raw: { width, height, channels } })).toBuffer();
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
@@ -110,7 +110,7 @@ export function register(program: Command): void {
       const { files, several } = await imageFiles(args);
       const [masks, overlays] = await allOutputPaths([
         flags.mask !== undefined ? { flag: '--mask', path: flags.mask, extensions: ['.png'] } : null,
-        flags.overlay !== undefined ? { flag: '--overlay', path: flags.overlay, extensions: Object.keys(OVERLAY_FORMATS) } : null,
+        flags.overlay !== undefined ? { flag: '--overlay', path: flags.overlay, extensions: ['.png', ...Object.keys(OVERLAY_FORMATS)] } : null,
       ], files, several);
       const json = flags.json ? new JsonStream(several) : null;
       await withPipeline('image-segmentation', { ...flags, worker: files.length > 1 }, async (segmenter) => {
@@ -120,7 +120,7 @@ export function register(program: Command): void {
         const overlayColours = overlayPalette(Math.min(classes, 256));
         await processFiles(cmd, flags, files, json, (images) => segmenter.predict(images), async (file, _image, p) => {
           const { width, height, labels } = p.map;
-          if (masks) await writeFileAtomic(masks.get(file)!, await encodePng({ data: labels as Uint8Array, width, height, channels: 1 }, { palette }));
+          if (masks) await writePng(masks.get(file)!, { data: labels as Uint8Array, width, height, channels: 1 }, { palette });
           if (overlays) {
             const path = overlays.get(file)!;
             await writeFileAtomic(path, await encodeOverlay(overlayLabelMap(p.image, p.map, overlayColours), path));

@@ -6,7 +6,7 @@
  */
 import type { MobileNetV2Config } from '../../config/configuration_mobilenet_v2.js';
 import type { StateDict } from '../../model/loading.js';
-import { pretrainedFiles, type SaveOptions } from '../../model/saving.js';
+import { jsonFile, pretrainedFiles, type SaveOptions } from '../../model/saving.js';
 import { QUANTIZATION_METADATA_KEY, type QuantizationRecord } from '../../quantization/record.js';
 import { recogniseGraph, type MobileNetV2Graph } from './graph.js';
 import { inferConfig } from './infer_config.js';
@@ -103,6 +103,6 @@ export function checkpointFiles(converted: TfliteImport, options: SaveOptions = 
   const stored = new Map([...converted.stateDict].filter(([key]) => !converted.initialisedKeys.includes(key)));
   return {
     ...pretrainedFiles(converted.config, stored, metadata, options),
-    'preprocessor_config.json': new TextEncoder().encode(`${JSON.stringify(converted.preprocessorConfig, null, 2)}\n`),
+    'preprocessor_config.json': jsonFile(converted.preprocessorConfig),
   };
 }

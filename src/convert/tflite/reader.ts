@@ -13,8 +13,9 @@
 import { ByteBuffer } from 'flatbuffers';
 import { unzipSync } from 'fflate';
 import { LIMITS } from '../../config/limits.js';
-import { MobileNetV2Error, check } from '../../errors.js';
+import { MobileNetV2Error } from '../../errors.js';
 import { checkedNumel } from '../../tensor.js';
+import { checkFile } from '../../weights/limits.js';
 import {
   ActivationFunctionType,
   AddOptions,
@@ -131,11 +132,6 @@ export interface TfliteModel {
 const ITEM_SIZES: Readonly<Record<string, number>> = {
   FLOAT32: 4, FLOAT16: 2, FLOAT64: 8, INT64: 8, INT32: 4, INT16: 2, INT8: 1, UINT64: 8, UINT32: 4, UINT16: 2, UINT8: 1, BOOL: 1,
 };
-
-/** Throws `E_CHECKPOINT_CORRUPT` with `message` unless `condition` holds. */
-function checkFile(condition: unknown, message: string | (() => string)): asserts condition {
-  check(condition, message, 'E_CHECKPOINT_CORRUPT');
-}
 
 /**
  * A ByteBuffer whose reads fail loudly past the end of the file instead of yielding zeros. Every

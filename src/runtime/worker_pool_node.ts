@@ -9,6 +9,14 @@
  */
 import { Worker } from 'node:worker_threads';
 
+/**
+ * The process's flags for a worker thread: workers inherit them, but `--input-type` (as in
+ * `node --input-type=module -e`) only applies to string input and makes loading a worker file fail.
+ */
+export function workerExecArgv(): string[] {
+  return process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+}
+
 interface Job {
   readonly task: unknown;
   resolve(reply: unknown): void;
@@ -65,10 +73,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    // Workers inherit the process's flags, but `--input-type` (as in `node --input-type=module -e`)
-    // only applies to string input and makes loading the worker's file fail.
-    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
-    const slot: Slot = { worker: new Worker(this.module, { execArgv }) };
+    const slot: Slot = { worker: new Worker(this.module, { execArgv: workerExecArgv() }) };
     slot.worker.on('message', (reply: unknown) => {
       const job = slot.job;
       slot.job = undefined;
