@@ -1,6 +1,7 @@
 /**
- * A small builder for ONNX graphs: named inputs, float32 initializers, nodes with int, ints or
- * string attributes, outputs. Tensor names are generated from the node name so that a graph dump
+ * A small builder for ONNX graphs: named inputs, float initializers, nodes with int, ints or
+ * string attributes, outputs. Inputs, outputs and scalars are float32, or float64 for a builder
+ * made with `{ float: 'float64' }` (the training graphs' finite-difference checks). Tensor names are generated from the node name so that a graph dump
  * reads like transformers' module tree (`layer.3.conv_3x3`). It returns the `ModelProto` itself,
  * so that later passes (quantization, calibration outputs) edit it before the one final encode.
  */
@@ -30,8 +31,11 @@ function valueInfo(name: string, elemType: number, dims: readonly Dim[]): ValueI
   };
 }
 
+/** Float element type of a graph's inputs, outputs and scalar constants. */
+export type FloatType = 'float32' | 'float64';
+
 /** Little-endian bytes of a typed array (ONNX raw_data is always little-endian, as is every JS host we run on). */
-function rawBytes(data: Float32Array | Int32Array | Int8Array | Uint8Array): Uint8Array {
+function rawBytes(data: Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -41,18 +45,29 @@ export class GraphBuilder {
   private readonly initializers: TensorProto[] = [];
   private readonly inputs: ValueInfoProto[] = [];
   private readonly outputs: ValueInfoProto[] = [];
-  private readonly constants = new Map<string, string>();
+  private readonly constants = new Set<string>();
   private readonly usedNames = new Set<string>();
+  /** ONNX element type of inputs, outputs and scalars. */
+  private readonly elemType: number;
 
-  /** Declares a float32 graph input and returns its name. */
+  constructor(private readonly options: { readonly float?: FloatType } = {}) {
+    this.elemType = options.float === 'float64' ? OnnxDataType.DOUBLE : OnnxDataType.FLOAT;
+  }
+
+  /** ONNX element type code of this graph's floats (for `Cast`). */
+  get floatType(): number {
+    return this.elemType;
+  }
+
+  /** Declares a float graph input and returns its name. */
   input(name: string, dims: readonly Dim[]): string {
-    this.inputs.push(valueInfo(name, OnnxDataType.FLOAT, dims));
+    this.inputs.push(valueInfo(name, this.elemType, dims));
     return name;
   }
 
-  /** Declares `name` (a tensor some node produces) as a float32 graph output. */
+  /** Declares `name` (a tensor some node produces) as a float graph output. */
   output(name: string, dims: readonly Dim[]): void {
-    this.outputs.push(valueInfo(name, OnnxDataType.FLOAT, dims));
+    this.outputs.push(valueInfo(name, this.elemType, dims));
   }
 
   /** Adds a float32 initializer (a weight) and returns its name. */
@@ -61,13 +76,25 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A shared scalar float constant (e.g. Clip's bounds), created once per value. */
+  /** A shared scalar float constant (e.g. Clip's bounds) in the graph's float type, created once per value. */
   scalar(value: number): string {
-    const key = `const_${value}`;
-    let name = this.constants.get(key);
-    if (!name) {
-      name = this.initializer(key, new Float32Array([value]), []);
-      this.constants.set(key, name);
+    return this.constant(`const_${value}`, () => {
+      const data = this.options.float === 'float64' ? new Float64Array([value]) : new Float32Array([value]);
+      return { dataType: this.elemType, dims: [], rawData: rawBytes(data) };
+    });
+  }
+
+  /** A shared 1-D int64 constant (shapes, axes, pads, slice bounds), created once per value list. */
+  int64s(values: readonly number[]): string {
+    return this.constant(`const_i64_${values.join('_')}`, () => (
+      { dataType: OnnxDataType.INT64, dims: [values.length], rawData: rawBytes(BigInt64Array.from(values, (v) => BigInt(v))) }
+    ));
+  }
+
+  private constant(name: string, make: () => Omit<TensorProto, 'name'>): string {
+    if (!this.constants.has(name)) {
+      this.initializers.push({ name, ...make() });
+      this.constants.add(name);
     }
     return name;
   }

@@ -74,7 +74,7 @@ const descriptor = {
 const ModelProto = protobuf.Root.fromJSON(descriptor).lookupType('onnx.ModelProto');
 
 /** ONNX `TensorProto.DataType` codes used here. */
-export const OnnxDataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
+export const OnnxDataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, DOUBLE: 11 } as const;
 /** ONNX `AttributeProto.AttributeType` codes used here. */
 export const OnnxAttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
 

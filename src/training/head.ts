@@ -6,6 +6,7 @@
  * standardisation is folded into the saved weights.
  */
 import { check } from '../errors.js';
+import { adamWStep } from './adamw.js';
 import { featureStats, foldStandardization, headLogits, softmaxInPlace, type LinearHead } from './linear.js';
 import { seededRandom, shuffle } from './random.js';
 
@@ -183,17 +184,9 @@ function fitHead(train: VectorSet, val: VectorSet | null, classes: number, o: Re
   return { head: kept, heldOutHead: kept, epochs, bestEpoch: best.epoch };
 }
 
-/** One AdamW step (β = 0.9, 0.999; ε = 1e-8; decay not applied to the bias). */
+/** One AdamW step on the head (decay not applied to the bias); `grad`, `m`, `v` hold the weight then the bias. */
 function adamW(head: LinearHead, grad: Float64Array, m: Float64Array, v: Float64Array, step: number, lr: number, decay: number): void {
   const n = head.weight.length;
-  const c1 = 1 - 0.9 ** step;
-  const c2 = 1 - 0.999 ** step;
-  for (let i = 0; i < grad.length; i++) {
-    const g = grad[i]!;
-    m[i] = 0.9 * m[i]! + 0.1 * g;
-    v[i] = 0.999 * v[i]! + 0.001 * g * g;
-    const update = (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + 1e-8);
-    if (i < n) head.weight[i] = head.weight[i]! * (1 - lr * decay) - update;
-    else head.bias[i - n] = head.bias[i - n]! - update;
-  }
+  adamWStep(head.weight, grad.subarray(0, n), m.subarray(0, n), v.subarray(0, n), step, lr, decay);
+  adamWStep(head.bias, grad.subarray(n), m.subarray(n), v.subarray(n), step, lr, 0);
 }
