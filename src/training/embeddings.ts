@@ -79,6 +79,11 @@ export interface ImageAccess {
 
 /** Options of {@link embedDataset}. */
 export interface EmbedOptions extends ImageAccess {
+  /**
+   * Keep the output map of this block (0..15), `[C, H, W]` per view, instead of the pooled
+   * features: the input of the blocks after it, for fine-tuning them.
+   */
+  readonly block?: number;
   /** Augmented views per image besides the plain one (default 0). */
   readonly augment?: number;
   /** Seed of the augmentation (default 0). */
@@ -95,8 +100,10 @@ export interface EmbedOptions extends ImageAccess {
 export interface EmbeddedSet<T extends LabeledImage> {
   readonly items: T[];
   readonly views: Float32Array[][];
-  /** Embedding size (1280 for width 1.0). */
+  /** Embedding size (1280 for width 1.0; C·H·W for block maps). */
   readonly dim: number;
+  /** Shape of one view: `[dim]`, or `[C, H, W]` for block maps. */
+  readonly shape: number[];
   /** Images whose every view came from the cache. */
   readonly cached: number;
 }
@@ -140,7 +147,16 @@ export async function embedDataset<T extends LabeledImage>(
   const seed = options.seed ?? 0;
   const cache = options.cache ?? new MemoryEmbeddingCache();
   const space = await embeddingSpace(extractor);
-  const viewKeys = (hash: string) => Array.from({ length: augment + 1 }, (_, v) => `${space}:${hash}:${v === 0 ? 'plain' : `aug${v}:${seed}:${AUGMENT_KEY}`}`);
+  const block = options.block;
+  const what = block === undefined ? '' : `:block${block}`;
+  const viewKeys = (hash: string) => Array.from({ length: augment + 1 }, (_, v) => `${space}:${hash}:${v === 0 ? 'plain' : `aug${v}:${seed}:${AUGMENT_KEY}`}${what}`);
+  let shape: number[] | null = null;
+  const stored = new MapStore(block !== undefined, (found) => {
+    if (shape === null) shape = found;
+    else if (found.join() !== shape.join()) {
+      throw new MobileNetV2Error(`block ${block} gave maps of shape [${found.join(', ')}] and [${shape.join(', ')}]: fine-tuning needs one input size (a processor that crops every image to the same size)`);
+    }
+  });
   const open = (start: number) => Promise.all(items.slice(start, start + extractor.batchSize)
     .map((item, k): Promise<Opened> => openItem(item, start + k, options).catch((error: unknown) => ({ error }))));
   const kept: T[] = [];
@@ -159,7 +175,7 @@ export async function embedDataset<T extends LabeledImage>(
         continue;
       }
       const keys = viewKeys(o.hash);
-      batch.push({ item, keys, hash: o.hash, decode: o.decode, vectors: await Promise.all(keys.map((key) => cache.get(key))) });
+      batch.push({ item, keys, hash: o.hash, decode: o.decode, vectors: await Promise.all(keys.map(async (key) => stored.unpack(await cache.get(key)))) });
     }
     // Decode only the images with a view missing from the cache, and run those views in one go.
     const pending: Array<{ entry: (typeof batch)[number]; view: number; image: RawImage }> = [];
@@ -184,12 +200,12 @@ export async function embedDataset<T extends LabeledImage>(
     }
     for (let p = 0; p < pending.length; p += extractor.batchSize) {
       const chunk = pending.slice(p, p + extractor.batchSize);
-      const out = await extractor.features(chunk.map((c) => c.image));
-      dim = out.shape[1]!;
+      const out = await extractor.features(chunk.map((c) => c.image), block === undefined ? {} : { outIndex: block, pool: false });
+      const size = out.data.length / chunk.length;
       for (const [i, { entry, view }] of chunk.entries()) {
-        const vector = out.data.slice(i * dim, (i + 1) * dim);
-        entry.vectors[view] = vector;
-        await cache.set(entry.keys[view]!, vector);
+        const packed = stored.pack(out.data.subarray(i * size, (i + 1) * size), out.shape.slice(1));
+        entry.vectors[view] = stored.unpack(packed);
+        await cache.set(entry.keys[view]!, packed);
       }
     }
     for (const entry of batch) {
@@ -200,7 +216,37 @@ export async function embedDataset<T extends LabeledImage>(
     }
     options.onProgress?.(Math.min(items.length, start + extractor.batchSize), items.length);
   }
-  return { items: kept, views, dim, cached };
+  return { items: kept, views, dim, shape: shape ?? [dim], cached };
+}
+
+/**
+ * Cached values: pooled vectors as they are; block maps with their `[C, H, W]` in front, so that
+ * a map read from the cache brings its shape. Every shape seen goes to `onShape`.
+ */
+class MapStore {
+  constructor(private readonly maps: boolean, private readonly onShape: (shape: number[]) => void) {}
+
+  /** The value to cache for a view's features of `shape`. */
+  pack(data: Float32Array, shape: number[]): Float32Array {
+    if (!this.maps) return data.slice();
+    const packed = new Float32Array(3 + data.length);
+    packed.set(shape.slice(-3));
+    packed.set(data, 3);
+    return packed;
+  }
+
+  /** A view's features from a cached value, or undefined for a miss (or a damaged map). */
+  unpack(value: Float32Array | undefined): Float32Array | undefined {
+    if (value === undefined) return undefined;
+    if (!this.maps) {
+      this.onShape([value.length]);
+      return value;
+    }
+    const shape = Array.from(value.subarray(0, 3));
+    if (value.length < 3 || shape.reduce((a, b) => a * b, 1) !== value.length - 3) return undefined;
+    this.onShape(shape);
+    return value.subarray(3);
+  }
 }
 
 function skip(options: EmbedOptions, item: LabeledImage, error: unknown): void {

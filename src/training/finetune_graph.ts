@@ -48,6 +48,8 @@ export interface TrainedNorm extends NormKeys {
   readonly prefix: string;
   readonly channels: number;
   readonly numBatchesTracked: string;
+  /** Spatial positions (H·W) of its input, which with the batch size make the count of its statistics. */
+  readonly positions: number;
 }
 
 /** What is trained for K blocks, on inputs of one size. */
@@ -83,11 +85,13 @@ function trainedLayers(config: MobileNetV2Config, blocks: number): Array<{ spec:
  * @throws MobileNetV2Error for a block count outside 1..15 or an activation without a backward here.
  */
 export function fineTuneLayout(config: MobileNetV2Config, blocks: number, inputShape: readonly [number, number, number], classes: number): FineTuneLayout {
-  check(Number.isInteger(blocks) && blocks >= 1 && blocks <= 15, `fine-tune needs a block count from 1 to 15 (the input of the first trained block is cached), got ${blocks}`);
+  check(Number.isInteger(blocks) && blocks >= 1 && blocks <= 15, `fine-tune needs a block count from 1 to 15, got ${blocks}`);
   check(['relu6', 'relu'].includes(config.hiddenAct), `fine-tuning supports the relu6 and relu activations; this config's hidden_act is ${JSON.stringify(config.hiddenAct)}`);
   const parameters: TrainedTensor[] = [];
   const norms: TrainedNorm[] = [];
+  let [, h, w] = inputShape;
   for (const { spec } of trainedLayers(config, blocks)) {
+    if (spec.kernel > 1) [h, w] = convOutputSize(spec, h, w, config.tfPadding);
     const keys = moduleKeys(spec.name);
     const prefix = keys.normalization!;
     parameters.push(
@@ -97,7 +101,7 @@ export function fineTuneLayout(config: MobileNetV2Config, blocks: number, inputS
     );
     norms.push({
       prefix, channels: spec.outChannels, weight: `${prefix}.weight`, bias: keys.bias,
-      runningMean: `${prefix}.running_mean`, runningVar: `${prefix}.running_var`, numBatchesTracked: `${prefix}.num_batches_tracked`,
+      runningMean: `${prefix}.running_mean`, runningVar: `${prefix}.running_var`, numBatchesTracked: `${prefix}.num_batches_tracked`, positions: h * w,
     });
   }
   const channels = backboneLayers(config).conv1x1.outChannels;
@@ -115,6 +119,13 @@ export function depthwisePads(spec: ConvLayerSpec, h: number, w: number, tfPaddi
   const total = (n: number) => (n % spec.stride === 0 ? Math.max(spec.kernel - spec.stride, 0) : Math.max(spec.kernel - (n % spec.stride), 0));
   const [ph, pw] = [total(h), total(w)];
   return [Math.floor(ph / 2) * d, (ph - Math.floor(ph / 2)) * d, Math.floor(pw / 2) * d, (pw - Math.floor(pw / 2)) * d];
+}
+
+/** Output size of a 3×3 conv on an `h × w` input. */
+export function convOutputSize(spec: ConvLayerSpec, h: number, w: number, tfPadding: boolean): [number, number] {
+  const [top, bottom, left, right] = depthwisePads(spec, h, w, tfPadding);
+  const span = spec.dilation * (spec.kernel - 1) + 1;
+  return [Math.floor((h + top + bottom - span) / spec.stride) + 1, Math.floor((w + left + right - span) / spec.stride) + 1];
 }
 
 /** Options of {@link buildFineTuneGraph}. */

@@ -7,7 +7,7 @@
  */
 import { check } from '../errors.js';
 import { adamWStep } from './adamw.js';
-import { featureStats, foldStandardization, headLogits, softmaxInPlace, type LinearHead } from './linear.js';
+import { featureStats, foldStandardization, headLogits, LossTally, softmaxInPlace, type LinearHead } from './linear.js';
 import { seededRandom, shuffle } from './random.js';
 
 /** Learning-rate schedules. */
@@ -75,29 +75,19 @@ export interface HeadResult {
   readonly bestEpoch: number;
 }
 
-function learningRate(o: Required<HeadOptions>, epoch: number): number {
-  if (o.schedule === 'cosine') return o.lr * 0.5 * (1 + Math.cos((Math.PI * epoch) / o.epochs));
-  if (o.schedule === 'step') return o.lr * 0.1 ** Math.floor(epoch / Math.max(1, Math.ceil(o.epochs / 3)));
-  return o.lr;
+/** The learning rate of epoch `epoch` (from 0) of `epochs` under `schedule`, peaking at `lr`. */
+export function learningRate(schedule: Schedule, lr: number, epoch: number, epochs: number): number {
+  if (schedule === 'cosine') return lr * 0.5 * (1 + Math.cos((Math.PI * epoch) / epochs));
+  if (schedule === 'step') return lr * 0.1 ** Math.floor(epoch / Math.max(1, Math.ceil(epochs / 3)));
+  return lr;
 }
 
 /** Mean smoothed cross-entropy and accuracy of `head` on standardised vectors. */
 function evaluateSet(head: LinearHead, set: VectorSet, smoothing: number): { loss: number; accuracy: number } {
-  let loss = 0;
-  let correct = 0;
-  const p = new Float64Array(head.classes);
-  for (let i = 0; i < set.vectors.length; i++) {
-    softmaxInPlace(headLogits(head, set.vectors[i]!, p));
-    const y = set.labels[i]!;
-    let best = 0;
-    for (let c = 0; c < head.classes; c++) {
-      const target = (c === y ? 1 - smoothing : 0) + smoothing / head.classes;
-      loss -= target * Math.log(Math.max(p[c]!, 1e-12));
-      if (p[c]! > p[best]!) best = c;
-    }
-    if (best === y) correct++;
-  }
-  return { loss: loss / Math.max(1, set.vectors.length), accuracy: correct / Math.max(1, set.vectors.length) };
+  const tally = new LossTally(smoothing);
+  const logits = new Float64Array(head.classes);
+  for (let i = 0; i < set.vectors.length; i++) tally.add(headLogits(head, set.vectors[i]!, logits), set.labels[i]!);
+  return tally.result();
 }
 
 function standardize(set: VectorSet, mean: Float64Array, std: Float64Array): VectorSet {
@@ -149,7 +139,7 @@ function fitHead(train: VectorSet, val: VectorSet | null, classes: number, o: Re
   let step = 0;
   for (let epoch = 0; epoch < epochCount; epoch++) {
     const started = performance.now();
-    const lr = learningRate(o, epoch);
+    const lr = learningRate(o.schedule, o.lr, epoch, o.epochs);
     shuffle(order, random);
     for (let start = 0; start < order.length; start += o.batchSize) {
       const batch = order.slice(start, start + o.batchSize);

@@ -30,6 +30,34 @@ export function softmaxInPlace(logits: Float64Array): Float64Array {
   return logits;
 }
 
+/** Mean smoothed cross-entropy and accuracy of rows of logits, added one at a time. */
+export class LossTally {
+  private loss = 0;
+  private correct = 0;
+  private rows = 0;
+
+  constructor(private readonly smoothing: number) {}
+
+  /** Adds one row of logits (overwritten with its softmax) and its label. */
+  add(logits: Float64Array, label: number): void {
+    const p = softmaxInPlace(logits);
+    const classes = p.length;
+    let best = 0;
+    for (let c = 0; c < classes; c++) {
+      const target = (c === label ? 1 - this.smoothing : 0) + this.smoothing / classes;
+      this.loss -= target * Math.log(Math.max(p[c]!, 1e-12));
+      if (p[c]! > p[best]!) best = c;
+    }
+    if (best === label) this.correct++;
+    this.rows++;
+  }
+
+  /** Mean loss and accuracy so far (0 for no rows). */
+  result(): { loss: number; accuracy: number } {
+    return { loss: this.loss / Math.max(1, this.rows), accuracy: this.correct / Math.max(1, this.rows) };
+  }
+}
+
 /** Indices of `scores` from the highest, the first `k`. */
 export function topIndices(scores: ArrayLike<number>, k: number): number[] {
   return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, k);

@@ -2,12 +2,13 @@
  * `trainClassifier(dataset, options)`: teach a MobileNetV2 new classes. The frozen backbone embeds
  * each image once (cached), then a head is fitted on the embeddings: trained with AdamW
  * (`head`), imprinted from class means (`imprint`), or a k-NN index (`knn`, saved beside an
- * imprinted head). The result is an ordinary transformers checkpoint. Platform-independent: the
- * Node parts add folders, a disk cache and the CLI.
+ * imprinted head). With `fineTune: K` the backbone stops at the input of the last K blocks,
+ * which then train with the head (train_finetune.ts). The result is an ordinary transformers
+ * checkpoint. Platform-independent: the Node parts add folders, a disk cache and the CLI.
  */
 import { check } from '../errors.js';
 import type { ModelFiles } from '../hub/model_files.js';
-import type { MobileNetV2ForImageClassification } from '../model/modeling_mobilenet_v2.js';
+import type { AnyMobileNetV2Model, MobileNetV2ForImageClassification } from '../model/modeling_mobilenet_v2.js';
 import { jsonFile } from '../model/saving.js';
 import { ImageFeatureExtractionPipeline } from '../pipelines/image_feature_extraction.js';
 import { createPipeline } from '../pipelines/pipeline.js';
@@ -15,11 +16,14 @@ import type { SessionOptions } from '../runtime/ort.js';
 import { classifierWithHead, headOf } from './classifier.js';
 import { checkTrainingSet, classNamesOf, stratifiedSplit, type LabeledImage } from './dataset.js';
 import { embedDataset, itemName, type EmbedOptions, type EmbeddedSet } from './embeddings.js';
-import { trainHead, HEAD_DEFAULTS, type EpochLog, type HeadOptions, type VectorSet } from './head.js';
+import { fineTuneSettings, type FineTuneOptions } from './finetune.js';
+import { trainHead, HEAD_DEFAULTS, type EpochLog, type HeadOptions } from './head.js';
 import { appendClasses, imprintHead } from './imprint.js';
 import { buildKnnIndex, DEFAULT_K, KNN_INDEX_FILE, knnScores, serializeKnnIndex, type KnnIndex } from './knn.js';
-import { headLogits, topIndices, type LinearHead } from './linear.js';
-import { ClassificationTally, type EvaluationResult } from './metrics.js';
+import { headLogits, type LinearHead } from './linear.js';
+import type { EvaluationResult } from './metrics.js';
+import { fitFineTuned } from './train_finetune.js';
+import { toVectors, validate } from './vectors.js';
 
 /** How the new classes are learnt. */
 export type TrainingMethod = 'head' | 'knn' | 'imprint';
@@ -35,7 +39,7 @@ export interface TrainingDataset {
 }
 
 /** Options of {@link trainClassifier}. */
-export interface TrainOptions extends HeadOptions, Omit<EmbedOptions, 'seed'> {
+export interface TrainOptions extends HeadOptions, Omit<EmbedOptions, 'seed' | 'block'> {
   /** The base model: a folder, hub id, ModelFiles, or a feature-extraction pipeline to reuse. */
   readonly model: string | ModelFiles | ImageFeatureExtractionPipeline;
   /** ONNX Runtime settings when `model` is loaded here. */
@@ -50,8 +54,17 @@ export interface TrainOptions extends HeadOptions, Omit<EmbedOptions, 'seed'> {
   readonly validationSplit?: number;
   /** Neighbours that vote with `knn` (default 5). */
   readonly k?: number;
+  /**
+   * Also train the last K inverted-residual blocks (1..15) and `conv_1x1` with the head, after
+   * training the head alone (default 0: the head alone; `method` head only).
+   */
+  readonly fineTune?: number;
+  /** Fine-tuning settings (defaults: `FINE_TUNE_DEFAULTS`). */
+  readonly fineTuneOptions?: Omit<FineTuneOptions, 'blocks'>;
   /** Called after each epoch of `head` training. */
   onEpoch?(log: EpochLog): void;
+  /** Called after each epoch of fine-tuning. */
+  onFineTuneEpoch?(log: EpochLog): void;
 }
 
 /** `training_report.json`. */
@@ -66,7 +79,11 @@ export interface TrainingReport {
   readonly skipped: Array<{ image: string; reason: string }>;
   readonly epochs: EpochLog[];
   readonly bestEpoch: number | null;
-  /** The validation set scored with the saved head (or the k-NN index). */
+  /** Fine-tuning of the last blocks after the head (null: the head alone); epoch 0 is the head on the pretrained blocks. */
+  readonly fineTune: {
+    blocks: number; settings: Required<FineTuneOptions>; epochs: EpochLog[]; bestEpoch: number; secondsPerEpoch: number | null;
+  } | null;
+  /** The validation set scored with the saved model (or the k-NN index). */
   readonly validation: EvaluationResult | null;
   readonly timings: { embeddingSeconds: number; imagesPerSecond: number; trainingSeconds: number; secondsPerEpoch: number | null };
   /** Peak resident memory of the process, where the platform can tell (Node). */
@@ -81,39 +98,6 @@ export interface TrainResult {
   readonly report: TrainingReport;
   /** The k-NN index (`knn` only). */
   readonly knn: KnnIndex | null;
-}
-
-/**
- * The labelled vectors of an embedded set: the plain views only, every view, or every view with
- * the plain one repeated once per augmented view (`weighted`, for fitting a head). Images are
- * classified from their plain view, so there it weighs as much as all the augmented views
- * together: the crops and flips regularise the head without pulling it towards views it will
- * never see (with equal weights, `--augment` scored below the plain head on the flowers split; see
- * bench/README.md). A k-NN index takes every view once, so copies do not crowd out neighbours.
- */
-const toVectors = (set: EmbeddedSet<LabeledImage>, classes: readonly string[], views: 'plain' | 'all' | 'weighted'): VectorSet => {
-  const vectors: Float32Array[] = [];
-  const labels: number[] = [];
-  set.views.forEach(([plain, ...augmented], i) => {
-    const label = classes.indexOf(set.items[i]!.label);
-    const copies = views === 'weighted' ? Math.max(1, augmented.length) : 1;
-    for (const v of [...Array<Float32Array>(copies).fill(plain!), ...(views === 'plain' ? [] : augmented)]) {
-      vectors.push(v);
-      labels.push(label);
-    }
-  });
-  return { vectors, labels };
-};
-
-/** Scores validation vectors with a head (offset: index of the first new class) or a k-NN index. */
-function validate(val: VectorSet, classes: readonly string[], score: (x: Float32Array) => ArrayLike<number>, offset: number): EvaluationResult | null {
-  if (val.vectors.length === 0) return null;
-  const tally = new ClassificationTally(classes, offset > 0);
-  val.vectors.forEach((v, i) => {
-    const ranked = topIndices(score(v), 5).map((c) => (c >= offset && c - offset < classes.length ? c - offset : -1));
-    tally.add(val.labels[i]!, ranked);
-  });
-  return tally.result();
 }
 
 async function loadExtractor(options: TrainOptions): Promise<{ extractor: ImageFeatureExtractionPipeline; owned: boolean }> {
@@ -137,6 +121,12 @@ export async function trainClassifier(dataset: TrainingDataset, options: TrainOp
   const augment = options.augment ?? 0;
   check(Number.isInteger(augment) && augment >= 0, `augment must be a whole number of views, got ${augment}`);
   const seed = options.seed ?? HEAD_DEFAULTS.seed;
+  const fineTuneBlocks = options.fineTune ?? 0;
+  if (fineTuneBlocks !== 0) {
+    check(method === 'head', `--fine-tune trains the blocks with a trained head: use it with --method head, not ${method}`);
+    check(!options.keepClasses, "--keep-classes keeps the base model's blocks as they are; it cannot be combined with --fine-tune");
+    fineTuneSettings({ ...options.fineTuneOptions, blocks: fineTuneBlocks });
+  }
   checkTrainingSet(dataset.train, dataset.val === undefined);
   const { train, val } = dataset.val === undefined
     ? stratifiedSplit(dataset.train, options.validationSplit ?? DEFAULT_VALIDATION_SPLIT, seed)
@@ -151,7 +141,7 @@ export async function trainClassifier(dataset: TrainingDataset, options: TrainOp
     check(!options.keepClasses || base, () => `--keep-classes needs a classification model as the base, this one is a ${extractor.model.architecture}`);
     const skipped: TrainingReport['skipped'] = [];
     const embedOptions: EmbedOptions = {
-      ...options, seed,
+      ...options, seed, ...(fineTuneBlocks !== 0 ? { block: 15 - fineTuneBlocks } : {}),
       onSkip: (item, error) => {
         skipped.push({ image: itemName(item, 0), reason: error instanceof Error ? error.message : String(error) });
         options.onSkip?.(item, error);
@@ -162,58 +152,101 @@ export async function trainClassifier(dataset: TrainingDataset, options: TrainOp
     const valSet = await embedDataset(extractor, val, { ...embedOptions, augment: 0 });
     const embeddingSeconds = (performance.now() - started) / 1000;
     checkTrainingSet(trainSet.items, false, 'the readable training images');
-    const trainVectors = toVectors(trainSet, classes, 'weighted');
-    const valVectors = toVectors(valSet, classes, 'plain');
-
     const fitStarted = performance.now();
-    let head: LinearHead;
-    let heldOut: LinearHead | null = null;
-    let epochs: EpochLog[] = [];
-    let bestEpoch: number | null = null;
-    let knn: KnnIndex | null = null;
-    let settings: TrainingReport['settings'] = {};
-    if (method === 'head') {
-      const result = trainHead(trainVectors, valVectors, classes.length, {
-        ...options, seed, dropout: options.dropout ?? Math.min(HEAD_DEFAULTS.dropout, extractor.model.config.classifierDropoutProb),
-      });
-      ({ head, epochs, bestEpoch } = result);
-      heldOut = result.heldOutHead;
-      epochs.forEach((e) => options.onEpoch?.(e));
-      settings = { ...HEAD_DEFAULTS, ...definedOf(options), seed };
-    } else {
-      head = imprintHead(trainVectors, classes.length);
-      if (method === 'knn') {
-        knn = buildKnnIndex(toVectors(trainSet, classes, 'all'), classes.length, options.k ?? DEFAULT_K);
-        settings = { k: knn.k };
-      }
-    }
-    const offset = options.keepClasses ? base!.classes : 0;
-    if (options.keepClasses) head = appendClasses(base!, head, trainVectors);
+    const fit = fineTuneBlocks > 0
+      ? await fitFineTunedModel(extractor.model, trainSet, valSet, classes, options, seed)
+      : await fitLinear(extractor.model, base, trainSet, valSet, classes, options, seed);
     const trainingSeconds = (performance.now() - fitStarted) / 1000;
-    const index = knn;
-    // Scored with the head as it was before any refit on the validation images, and without the base classes.
-    const scored = heldOut && options.keepClasses ? appendClasses(base!, heldOut, trainVectors) : heldOut ?? head;
-    const validation = validate(valVectors, classes, index ? (x) => knnScores(index, x) : (x) => headLogits(scored, x), offset);
-    const labels = options.keepClasses
-      ? [...Array.from({ length: base!.classes }, (_, i) => extractor.model.config.id2label[i] ?? `LABEL_${i}`), ...classes]
-      : classes;
-    const model = await classifierWithHead(extractor.model, head, labels);
     const embedded = trainSet.items.length + valSet.items.length;
+    const { epochs } = fit;
     const report: TrainingReport = {
-      method, classes, keepClasses: options.keepClasses ?? false, seed, augment, settings,
+      method, classes, keepClasses: options.keepClasses ?? false, seed, augment, settings: fit.settings,
       images: { train: trainSet.items.length, val: valSet.items.length, skipped: skipped.length, fromCache: trainSet.cached + valSet.cached },
-      skipped, epochs, bestEpoch, validation,
+      skipped, epochs, bestEpoch: fit.bestEpoch, fineTune: fit.fineTune, validation: fit.validation,
       timings: {
-        embeddingSeconds, imagesPerSecond: embedded / Math.max(embeddingSeconds, 1e-9), trainingSeconds,
-        secondsPerEpoch: epochs.length ? epochs.reduce((n, e) => n + e.seconds, 0) / epochs.length : null,
+        embeddingSeconds, imagesPerSecond: embedded / Math.max(embeddingSeconds, 1e-9), trainingSeconds, secondsPerEpoch: meanSeconds(epochs),
       },
       peakRssBytes: null,
     };
-    return { model, extractor, report, knn };
+    return { model: fit.model, extractor, report, knn: fit.knn };
   } catch (err) {
     if (owned) await extractor.dispose();
     throw err;
   }
+}
+
+const meanSeconds = (epochs: readonly EpochLog[]): number | null => (epochs.length ? epochs.reduce((n, e) => n + e.seconds, 0) / epochs.length : null);
+
+/** What fitting produced, whatever the method. */
+interface Fit {
+  readonly model: MobileNetV2ForImageClassification;
+  readonly validation: EvaluationResult | null;
+  readonly epochs: EpochLog[];
+  readonly bestEpoch: number | null;
+  readonly settings: TrainingReport['settings'];
+  readonly knn: KnnIndex | null;
+  readonly fineTune: TrainingReport['fineTune'];
+}
+
+/** The head settings of a run: the options, the seed, and dropout no higher than the config's. */
+function headSettings(model: AnyMobileNetV2Model, options: TrainOptions, seed: number): Required<HeadOptions> {
+  return { ...HEAD_DEFAULTS, ...definedOf(options), seed, dropout: options.dropout ?? Math.min(HEAD_DEFAULTS.dropout, model.config.classifierDropoutProb) };
+}
+
+/** A linear head (trained, imprinted, or imprinted beside a k-NN index) on the pooled embeddings. */
+async function fitLinear(
+  model: AnyMobileNetV2Model, base: LinearHead | null, trainSet: EmbeddedSet<LabeledImage>, valSet: EmbeddedSet<LabeledImage>,
+  classes: readonly string[], options: TrainOptions, seed: number,
+): Promise<Fit> {
+  const method = options.method ?? 'head';
+  const trainVectors = toVectors(trainSet, classes, 'weighted');
+  const valVectors = toVectors(valSet, classes, 'plain');
+  let head: LinearHead;
+  let heldOut: LinearHead | null = null;
+  let epochs: EpochLog[] = [];
+  let bestEpoch: number | null = null;
+  let knn: KnnIndex | null = null;
+  let settings: TrainingReport['settings'] = {};
+  if (method === 'head') {
+    const result = trainHead(trainVectors, valVectors, classes.length, headSettings(model, options, seed));
+    ({ head, epochs, bestEpoch } = result);
+    heldOut = result.heldOutHead;
+    epochs.forEach((e) => options.onEpoch?.(e));
+    settings = { ...HEAD_DEFAULTS, ...definedOf(options), seed };
+  } else {
+    head = imprintHead(trainVectors, classes.length);
+    if (method === 'knn') {
+      knn = buildKnnIndex(toVectors(trainSet, classes, 'all'), classes.length, options.k ?? DEFAULT_K);
+      settings = { k: knn.k };
+    }
+  }
+  const offset = options.keepClasses ? base!.classes : 0;
+  if (options.keepClasses) head = appendClasses(base!, head, trainVectors);
+  const index = knn;
+  // Scored with the head as it was before any refit on the validation images, and without the base classes.
+  const scored = heldOut && options.keepClasses ? appendClasses(base!, heldOut, trainVectors) : heldOut ?? head;
+  const validation = validate(valVectors, classes, index ? (x) => knnScores(index, x) : (x) => headLogits(scored, x), offset);
+  const labels = options.keepClasses
+    ? [...Array.from({ length: base!.classes }, (_, i) => model.config.id2label[i] ?? `LABEL_${i}`), ...classes]
+    : classes;
+  return { model: await classifierWithHead(model, head, labels), validation, epochs, bestEpoch, settings, knn, fineTune: null };
+}
+
+/** The head, then the last blocks with it (train_finetune.ts). */
+async function fitFineTunedModel(
+  model: AnyMobileNetV2Model, trainSet: EmbeddedSet<LabeledImage>, valSet: EmbeddedSet<LabeledImage>, classes: readonly string[], options: TrainOptions, seed: number,
+): Promise<Fit> {
+  const tuned = await fitFineTuned(model, trainSet, valSet, classes, {
+    fineTune: { ...options.fineTuneOptions, blocks: options.fineTune! }, head: headSettings(model, options, seed),
+    ...(options.session ? { session: options.session } : {}), onFineTuneEpoch: (log) => options.onFineTuneEpoch?.(log),
+  });
+  tuned.head.epochs.forEach((e) => options.onEpoch?.(e));
+  const { epochs, bestEpoch } = tuned.log;
+  return {
+    model: tuned.model, validation: tuned.validation, epochs: tuned.head.epochs, bestEpoch: tuned.head.bestEpoch, knn: null,
+    settings: { ...HEAD_DEFAULTS, ...definedOf(options), seed },
+    fineTune: { blocks: tuned.settings.blocks, settings: tuned.settings, epochs, bestEpoch, secondsPerEpoch: meanSeconds(epochs) },
+  };
 }
 
 function definedOf(options: HeadOptions): HeadOptions {

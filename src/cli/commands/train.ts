@@ -6,6 +6,8 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { failureLine } from '../support/batch_runner.js';
 import { addModelOptions, positiveInteger, type ModelFlags } from '../support/command_helpers.js';
+import { FINE_TUNE_DEFAULTS } from '../../training/finetune.js';
+import type { BatchNormMode } from '../../training/finetune_graph.js';
 import { HEAD_DEFAULTS, type EpochLog } from '../../training/head.js';
 import { DEFAULT_VALIDATION_SPLIT, type TrainingMethod } from '../../training/train.js';
 import { itemName } from '../../training/embeddings.js';
@@ -21,6 +23,10 @@ interface TrainFlags extends ModelFlags {
   augment: number;
   method: TrainingMethod;
   keepClasses?: boolean;
+  fineTune: number;
+  fineTuneEpochs?: number;
+  fineTuneLr?: number;
+  batchNorm?: BatchNormMode;
   seed: number;
   cache: boolean;
   json?: boolean;
@@ -43,12 +49,27 @@ function wholeNumber(value: string): number {
   return Number(value);
 }
 
+function batchNorm(value: string): BatchNormMode {
+  if (value !== 'frozen' && value !== 'train') throw new InvalidArgumentError('must be frozen or train.');
+  return value;
+}
+
+function blockCount(value: string): number {
+  const n = wholeNumber(value);
+  if (n > 15) throw new InvalidArgumentError('must be a block count from 0 to 15.');
+  return n;
+}
+
 function method(value: string): TrainingMethod {
   if (value !== 'head' && value !== 'knn' && value !== 'imprint') throw new InvalidArgumentError('must be head, knn or imprint.');
   return value;
 }
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+
+function logEpoch(tty: boolean, what: string, e: EpochLog): void {
+  if (tty) process.stderr.write(`${what} ${e.epoch}  loss ${e.trainLoss.toFixed(3)}  acc ${pct(e.trainAccuracy)}  val loss ${e.valLoss?.toFixed(3) ?? '-'}  val acc ${pct(e.valAccuracy)}\n`);
+}
 
 /** Registers the `train` command. */
 export function register(program: Command): void {
@@ -65,6 +86,10 @@ export function register(program: Command): void {
     .option('--augment <k>', 'random-crop and flip views embedded per image besides the plain one', wholeNumber, 0)
     .option('--method <method>', 'head (train the linear classifier), imprint (class means) or knn (nearest neighbours)', method, 'head')
     .option('--keep-classes', "keep the base model's classes and add the new ones after them")
+    .option('--fine-tune <k>', 'after the head, also train the last K inverted-residual blocks and conv_1x1 with it (0 = the head alone)', blockCount, 0)
+    .option('--fine-tune-epochs <n>', `most fine-tuning epochs (default ${FINE_TUNE_DEFAULTS.epochs}; early stopping on validation loss)`, positiveInteger)
+    .option('--fine-tune-lr <x>', `peak AdamW learning rate of fine-tuning (default ${FINE_TUNE_DEFAULTS.lr})`, positiveNumber)
+    .option('--batch-norm <mode>', `BatchNorm while fine-tuning: frozen (running statistics) or train (batch statistics, running ones updated) (default ${FINE_TUNE_DEFAULTS.batchNorm})`, batchNorm)
     .option('--seed <n>', 'seed of the split, augmentation and training', wholeNumber, HEAD_DEFAULTS.seed)
     .option('--no-cache', 'do not keep embeddings in the on-disk cache')
     .option('--json', 'print training_report.json instead of a summary')
@@ -78,6 +103,7 @@ export function register(program: Command): void {
         ...(flags.val !== undefined ? { valDir: flags.val } : { validationSplit: flags.validationSplit }),
         epochs: flags.epochs, lr: flags.lr, batchSize: flags.batchSize, augment: flags.augment, method: flags.method,
         keepClasses: flags.keepClasses ?? false, seed: flags.seed, cacheDir: flags.cache ? undefined : false,
+        fineTune: flags.fineTune, fineTuneOptions: { epochs: flags.fineTuneEpochs, lr: flags.fineTuneLr, batchNorm: flags.batchNorm },
         onSkip: (item, error) => {
           skipped++;
           process.stderr.write(failureLine(itemName(item), error));
@@ -88,9 +114,8 @@ export function register(program: Command): void {
           bar.update(done);
           if (done >= total) bar.stop();
         },
-        onEpoch: (e: EpochLog) => {
-          if (tty) process.stderr.write(`epoch ${e.epoch}  loss ${e.trainLoss.toFixed(3)}  acc ${pct(e.trainAccuracy)}  val loss ${e.valLoss?.toFixed(3) ?? '-'}  val acc ${pct(e.valAccuracy)}\n`);
-        },
+        onEpoch: (e: EpochLog) => logEpoch(tty, 'epoch', e),
+        onFineTuneEpoch: (e: EpochLog) => logEpoch(tty, 'fine-tune epoch', e),
       });
       await saveTrained(result, flags.output);
       const r = result.report;
@@ -101,6 +126,7 @@ export function register(program: Command): void {
       process.stdout.write(`${flags.output}: ${r.method} classifier for ${r.classes.length} classes (${r.classes.join(', ')})${r.keepClasses ? ' added to the base classes' : ''}\n`
         + `  images: ${r.images.train} train, ${r.images.val} validation, ${skipped} skipped, ${r.images.fromCache} from the cache\n`
         + (r.bestEpoch !== null ? `  epochs: ${r.epochs.length} run, best ${r.bestEpoch}\n` : '')
+        + (r.fineTune ? `  fine-tuned the last ${r.fineTune.blocks} block${r.fineTune.blocks > 1 ? 's' : ''}: ${r.fineTune.epochs.length} epochs run, best ${r.fineTune.bestEpoch}, ${r.fineTune.secondsPerEpoch?.toFixed(1) ?? '-'} s/epoch\n` : '')
         + `  validation top-1: ${pct(r.validation?.top1)}\n`
         + `  time: ${r.timings.embeddingSeconds.toFixed(1)} s embedding, ${r.timings.trainingSeconds.toFixed(1)} s training\n`);
     });

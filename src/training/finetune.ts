@@ -1,0 +1,166 @@
+/**
+ * Fine-tuning the last blocks with the head: epochs of shuffled batches over the cached block
+ * inputs (one view of each image per epoch), AdamW with a cosine schedule, validation in
+ * evaluation mode after every epoch, and early stopping that keeps the best epoch's tensors
+ * (epoch 0 being the trained head on the pretrained blocks, so fine-tuning never ends worse on
+ * the validation set than the head alone).
+ */
+import { check } from '../errors.js';
+import type { BatchNormMode } from './finetune_graph.js';
+import type { FineTuneBatch, FineTuner } from './finetune_session.js';
+import { learningRate, type EpochLog, type Schedule } from './head.js';
+import { LossTally } from './linear.js';
+import { seededRandom, shuffle, type Random } from './random.js';
+
+/** Settings of fine-tuning; every field but `blocks` has a default (see {@link FINE_TUNE_DEFAULTS}). */
+export interface FineTuneOptions {
+  /** Inverted-residual blocks trained with `conv_1x1` and the head (the last ones; 1..15). */
+  readonly blocks: number;
+  /** Most epochs. */
+  readonly epochs?: number;
+  /** Peak AdamW learning rate. */
+  readonly lr?: number;
+  /** Images per step. */
+  readonly batchSize?: number;
+  /** Decoupled weight decay of the conv and classifier weights. */
+  readonly weightDecay?: number;
+  /** BatchNorm in training mode or frozen (see {@link FINE_TUNE_DEFAULTS}). */
+  readonly batchNorm?: BatchNormMode;
+  /** Momentum of the running statistics with `batchNorm: 'train'` (PyTorch's meaning). */
+  readonly momentum?: number;
+  /** Stop after this many epochs without a lower validation loss. */
+  readonly patience?: number;
+}
+
+/**
+ * Default fine-tuning settings, chosen on the flowers split (see bench/README.md). BatchNorm is
+ * frozen: with a few hundred images, batch statistics of 32 images are noisy and the running ones
+ * drift from what the pretrained layers below expect.
+ */
+export const FINE_TUNE_DEFAULTS: Readonly<Required<Omit<FineTuneOptions, 'blocks'>>> = Object.freeze({
+  epochs: 30, lr: 1e-4, batchSize: 32, weightDecay: 0.01, batchNorm: 'frozen', momentum: 0.1, patience: 8,
+});
+
+/** Block inputs of a set of images: each image's views (plain first) and its class. */
+export interface MapSet {
+  readonly views: readonly (readonly Float32Array[])[];
+  readonly labels: readonly number[];
+}
+
+/** Settings shared with the head trainer. */
+export interface SharedSettings {
+  readonly labelSmoothing: number;
+  readonly dropout: number;
+  readonly schedule: Schedule;
+  readonly seed: number;
+}
+
+/** The fine-tuning log; the tuner holds the best epoch's tensors afterwards. */
+export interface FineTuneLog {
+  readonly epochs: EpochLog[];
+  /** The epoch whose tensors were kept (0: the head on the pretrained blocks). */
+  readonly bestEpoch: number;
+  /** Validation loss and accuracy of the kept tensors (null without a validation set). */
+  readonly validation: { loss: number; accuracy: number } | null;
+}
+
+/** Validates fine-tuning settings and fills in the defaults. */
+export function fineTuneSettings(options: FineTuneOptions): Required<FineTuneOptions> {
+  const o = { ...FINE_TUNE_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<FineTuneOptions>;
+  check(Number.isInteger(o.blocks) && o.blocks >= 1 && o.blocks <= 15, `fine-tune needs a block count from 1 to 15, got ${o.blocks}`);
+  check(Number.isInteger(o.epochs) && o.epochs >= 1, `fine-tune epochs must be a positive integer, got ${o.epochs}`);
+  check(Number.isFinite(o.lr) && o.lr > 0, `fine-tune learning rate must be positive, got ${o.lr}`);
+  check(Number.isInteger(o.batchSize) && o.batchSize >= 2, `fine-tune batch size must be an integer of at least 2, got ${o.batchSize}`);
+  check(o.weightDecay >= 0 && o.lr * o.weightDecay < 1, `fine-tune weight decay must be at least 0 and below 1 / learning rate, got ${o.weightDecay}`);
+  check(o.batchNorm === 'train' || o.batchNorm === 'frozen', `batch norm mode must be train or frozen, got ${JSON.stringify(o.batchNorm)}`);
+  check(o.momentum > 0 && o.momentum <= 1, `batch norm momentum must be in (0, 1], got ${o.momentum}`);
+  check(Number.isInteger(o.patience) && o.patience >= 1, `patience must be a positive integer, got ${o.patience}`);
+  return o;
+}
+
+/** A batch of the images `indices` (view chosen by `view`), targets smoothed by `smoothing`, a fresh dropout mask. */
+export function makeBatch(
+  tuner: FineTuner, set: MapSet, indices: readonly number[], view: (image: number) => Float32Array, shared: SharedSettings, random: Random,
+): FineTuneBatch {
+  const { classes, channels } = tuner.layout;
+  const size = indices.length;
+  const first = view(indices[0]!);
+  const inputs = new Float32Array(size * first.length);
+  const targets = new Float32Array(size * classes).fill(shared.labelSmoothing / classes);
+  indices.forEach((image, b) => {
+    inputs.set(b === 0 ? first : view(image), b * first.length);
+    targets[b * classes + set.labels[image]!]! += 1 - shared.labelSmoothing;
+  });
+  const keep = 1 / (1 - shared.dropout);
+  const dropoutMask = Float32Array.from({ length: size * channels }, () => (random() < shared.dropout ? 0 : keep));
+  return { inputs, size, targets, dropoutMask };
+}
+
+/** Validation loss and accuracy of the plain views in evaluation mode, in batches. */
+export async function evaluateMaps(tuner: FineTuner, set: MapSet, smoothing: number, batchSize: number): Promise<{ loss: number; accuracy: number }> {
+  const tally = new LossTally(smoothing);
+  const { classes } = tuner.layout;
+  for (let start = 0; start < set.views.length; start += batchSize) {
+    const chunk = set.views.slice(start, start + batchSize).map((v) => v[0]!);
+    const inputs = new Float32Array(chunk.length * chunk[0]!.length);
+    chunk.forEach((map, b) => inputs.set(map, b * map.length));
+    const { logits } = await tuner.logits(inputs, chunk.length);
+    chunk.forEach((_, b) => tally.add(Float64Array.from(logits.subarray(b * classes, (b + 1) * classes)), set.labels[start + b]!));
+  }
+  return tally.result();
+}
+
+/**
+ * Fine-tunes `tuner` (its head already trained) on `train`, early-stopping on `val`; afterwards
+ * the tuner holds the kept epoch's tensors.
+ */
+export async function fineTune(
+  tuner: FineTuner, train: MapSet, val: MapSet | null, options: FineTuneOptions, shared: SharedSettings, onEpoch?: (log: EpochLog) => void,
+): Promise<FineTuneLog> {
+  const o = fineTuneSettings(options);
+  const random = seededRandom(shared.seed + 1);
+  const order = Array.from({ length: train.views.length }, (_, i) => i);
+  // Images are classified from their plain view: it is half of what each image shows the blocks.
+  const pickView = (image: number) => {
+    const views = train.views[image]!;
+    return views.length === 1 || random() < 0.5 ? views[0]! : views[1 + Math.floor(random() * (views.length - 1))]!;
+  };
+  const held = val && val.views.length > 0 ? val : null;
+  const evaluate = () => (held ? evaluateMaps(tuner, held, shared.labelSmoothing, o.batchSize) : Promise.resolve(null));
+  let validation = await evaluate();
+  let best = { loss: validation?.loss ?? Infinity, epoch: 0, state: tuner.snapshot(), validation };
+  const epochs: EpochLog[] = [];
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const started = performance.now();
+    const lr = learningRate(shared.schedule, o.lr, epoch, o.epochs);
+    shuffle(order, random);
+    const tally = { loss: 0, correct: 0 };
+    // A last batch of one image has no batch statistics worth the name: it joins the one before.
+    for (let start = 0; start < order.length; start += o.batchSize) {
+      const end = order.length - (start + o.batchSize) === 1 ? order.length : Math.min(order.length, start + o.batchSize);
+      const indices = order.slice(start, end);
+      const batch = makeBatch(tuner, train, indices, pickView, shared, random);
+      const { loss, logits } = await tuner.step(batch, { lr, weightDecay: o.weightDecay });
+      tally.loss += loss * indices.length;
+      indices.forEach((image, b) => {
+        const row = logits.subarray(b * tuner.layout.classes, (b + 1) * tuner.layout.classes);
+        if (row.indexOf(Math.max(...row)) === train.labels[image]) tally.correct++;
+      });
+      if (end === order.length) break;
+    }
+    validation = await evaluate();
+    const log: EpochLog = {
+      epoch: epoch + 1, lr, trainLoss: tally.loss / order.length, trainAccuracy: tally.correct / order.length,
+      valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null, seconds: (performance.now() - started) / 1000,
+    };
+    epochs.push(log);
+    onEpoch?.(log);
+    // Without a validation set the last epoch is kept.
+    const loss = validation ? validation.loss : -epoch;
+    if (loss < best.loss) best = { loss, epoch: epoch + 1, state: tuner.snapshot(), validation };
+    else if (validation && epoch + 1 - best.epoch >= o.patience) break;
+  }
+  for (const [k, v] of best.state.tensors) tuner.tensors.set(k, v);
+  for (const [k, v] of best.state.batchesTracked) tuner.batchesTracked.set(k, v);
+  return { epochs, bestEpoch: best.epoch, validation: best.validation };
+}

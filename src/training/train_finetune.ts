@@ -1,0 +1,112 @@
+/**
+ * `trainClassifier` with `fineTune: K`: from the cached inputs of block 16 − K, the head is first
+ * trained as without fine-tuning (on the pooled features the evaluation graph computes from those
+ * inputs), then the last K blocks, `conv_1x1` and the head train together (finetune.ts), and the
+ * result is the base model with those tensors replaced: an ordinary transformers checkpoint.
+ */
+import { MobileNetV2Error } from '../errors.js';
+import type { MobileNetV2ForImageClassification, AnyMobileNetV2Model } from '../model/modeling_mobilenet_v2.js';
+import { checkpointKey, isBareModel, isHeadKey } from '../model/architecture.js';
+import type { SessionOptions } from '../runtime/ort.js';
+import { float32Tensor, type Tensor } from '../tensor.js';
+import { classifierWithHead } from './classifier.js';
+import type { LabeledImage } from './dataset.js';
+import type { EmbeddedSet } from './embeddings.js';
+import { fineTune, fineTuneSettings, type FineTuneLog, type FineTuneOptions, type MapSet, type SharedSettings } from './finetune.js';
+import { fineTuneLayout } from './finetune_graph.js';
+import { FineTuner } from './finetune_session.js';
+import { trainHead, type EpochLog, type HeadOptions, type HeadResult } from './head.js';
+import type { EvaluationResult } from './metrics.js';
+import { toVectors, validate } from './vectors.js';
+
+/** What fine-tuning produced. */
+export interface FineTuned {
+  readonly model: MobileNetV2ForImageClassification;
+  /** The head trained first, on the pretrained blocks. */
+  readonly head: HeadResult;
+  readonly log: FineTuneLog;
+  readonly settings: Required<FineTuneOptions>;
+  /** The validation set scored with the kept tensors. */
+  readonly validation: EvaluationResult | null;
+}
+
+/** Runs `f` over `maps` in batches of `size`, one flat `[B, C, H, W]` input each. */
+async function inBatches(maps: readonly Float32Array[], size: number, f: (inputs: Float32Array, count: number, start: number) => Promise<void>): Promise<void> {
+  for (let start = 0; start < maps.length; start += size) {
+    const chunk = maps.slice(start, start + size);
+    const inputs = new Float32Array(chunk.length * chunk[0]!.length);
+    chunk.forEach((m, b) => inputs.set(m, b * m.length));
+    await f(inputs, chunk.length, start);
+  }
+}
+
+/** Every view's pooled features in evaluation mode, laid out as the views are. */
+async function pooledViews(tuner: FineTuner, views: readonly (readonly Float32Array[])[], batchSize: number): Promise<Float32Array[][]> {
+  const flat = views.flat();
+  const pooled: Float32Array[] = [];
+  const c = tuner.layout.channels;
+  await inBatches(flat, batchSize, async (inputs, count) => {
+    const out = (await tuner.logits(inputs, count)).pooled;
+    for (let b = 0; b < count; b++) pooled.push(out.slice(b * c, (b + 1) * c));
+  });
+  let next = 0;
+  return views.map((v) => v.map(() => pooled[next++]!));
+}
+
+/**
+ * Trains the head, then fine-tunes the last `options.blocks` blocks with it, on embedded block
+ * maps (`block` = 15 − blocks); `classes` are the sorted class names.
+ */
+export async function fitFineTuned(
+  base: AnyMobileNetV2Model, trainSet: EmbeddedSet<LabeledImage>, valSet: EmbeddedSet<LabeledImage>, classes: readonly string[],
+  options: { fineTune: FineTuneOptions; head: Required<HeadOptions>; session?: SessionOptions; onFineTuneEpoch?: (log: EpochLog) => void },
+): Promise<FineTuned> {
+  const settings = fineTuneSettings(options.fineTune);
+  const shape = trainSet.shape;
+  if (shape.length !== 3) throw new MobileNetV2Error(`fine-tuning needs block maps [C, H, W], got features of shape [${shape.join(', ')}]`, { code: 'E_INTERNAL' });
+  const layout = fineTuneLayout(base.config, settings.blocks, shape as [number, number, number], classes.length);
+  const state = await base.getStateDict();
+  const bare = isBareModel(base.architecture);
+  const classifier = new Map<string, Tensor>([
+    ['classifier.weight', float32Tensor(new Float32Array(classes.length * layout.channels), [classes.length, layout.channels])],
+    ['classifier.bias', float32Tensor(new Float32Array(classes.length), [classes.length])],
+  ]);
+  const initial = (key: string): Tensor => {
+    const tensor = classifier.get(key) ?? state.get(checkpointKey(key, bare));
+    if (!tensor) throw new MobileNetV2Error(`the base model has no "${key}"`, { code: 'E_INTERNAL' });
+    return tensor;
+  };
+  const tuner = await FineTuner.create(base.config, layout, initial, { batchNorm: settings.batchNorm, momentum: settings.momentum, session: options.session });
+  try {
+    const o = options.head;
+    const pooled = { train: await pooledViews(tuner, trainSet.views, settings.batchSize), val: await pooledViews(tuner, valSet.views, settings.batchSize) };
+    const head = trainHead(
+      toVectors({ items: trainSet.items, views: pooled.train }, classes, 'weighted'), toVectors({ items: valSet.items, views: pooled.val }, classes, 'plain'),
+      classes.length, o,
+    );
+    // The head that never saw the validation images, so that early stopping below stays honest.
+    tuner.tensors.set('classifier.weight', head.heldOutHead.weight.slice());
+    tuner.tensors.set('classifier.bias', head.heldOutHead.bias.slice());
+    const labelsOf = (set: EmbeddedSet<LabeledImage>): MapSet => ({ views: set.views, labels: set.items.map((i) => classes.indexOf(i.label)) });
+    const shared: SharedSettings = { labelSmoothing: o.labelSmoothing, dropout: o.dropout, schedule: o.schedule, seed: o.seed };
+    const log = await fineTune(tuner, labelsOf(trainSet), labelsOf(valSet), settings, shared, options.onFineTuneEpoch);
+    const valLogits: Float32Array[] = [];
+    await inBatches(valSet.views.map((v) => v[0]!), settings.batchSize, async (inputs, count) => {
+      const { logits } = await tuner.logits(inputs, count);
+      for (let b = 0; b < count; b++) valLogits.push(logits.slice(b * classes.length, (b + 1) * classes.length));
+    });
+    const validation = validate(toVectors({ items: valSet.items, views: valLogits.map((l) => [l]) }, classes, 'plain'), classes, (x) => x, 0);
+    const replaced = new Map<string, Tensor>();
+    for (const p of layout.parameters) if (!isHeadKey(p.key)) replaced.set(p.key, float32Tensor(tuner.tensors.get(p.key)!, p.shape));
+    for (const n of layout.norms) {
+      replaced.set(n.runningMean, float32Tensor(tuner.tensors.get(n.runningMean)!, [n.channels]));
+      replaced.set(n.runningVar, float32Tensor(tuner.tensors.get(n.runningVar)!, [n.channels]));
+      replaced.set(n.numBatchesTracked, { dtype: 'int64', shape: [], data: BigInt64Array.of(tuner.batchesTracked.get(n.prefix)!) });
+    }
+    const weight = tuner.tensors.get('classifier.weight')!;
+    const model = await classifierWithHead(base, { classes: classes.length, dim: layout.channels, weight, bias: tuner.tensors.get('classifier.bias')! }, classes, replaced);
+    return { model, head, log, settings, validation };
+  } finally {
+    await tuner.release();
+  }
+}
