@@ -4,36 +4,15 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import sharp from 'sharp';
 import { cli, HF_FIXTURES, REPO_ROOT, requireFixtures, SHARED_FIXTURES, useTempDir } from './helpers.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { stratifiedSplit, type LabeledImage } from '../src/training/dataset.js';
 import { augmentedView } from '../src/training/augment.js';
 import { seededRandom } from '../src/training/random.js';
 import { trainFromFolder, saveTrained } from '../src/training/train_node.js';
+import { syntheticDataset } from './train_support.js';
 
 const FLOWERS = join(SHARED_FIXTURES, 'transfer/flowers');
-const COLOURS: Record<string, [number, number, number]> = { blue: [30, 60, 220], green: [40, 200, 60], red: [220, 40, 40] };
-
-/** Writes `count` noisy images of each colour into `dir/<colour>/`. */
-async function syntheticDataset(dir: string, count: number, classes = Object.keys(COLOURS)): Promise<void> {
-  const random = seededRandom(7);
-  for (const name of classes) {
-    await mkdir(join(dir, name), { recursive: true });
-    for (let i = 0; i < count; i++) {
-      const [r, g, b] = COLOURS[name]!;
-      const data = Buffer.alloc(32 * 32 * 3);
-      for (let p = 0; p < data.length; p += 3) {
-        const n = (random() - 0.5) * 60;
-        data[p] = Math.max(0, Math.min(255, r + n));
-        data[p + 1] = Math.max(0, Math.min(255, g + n));
-        data[p + 2] = Math.max(0, Math.min(255, b + n));
-      }
-      await sharp(data, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(dir, name, `${i}.png`));
-    }
-  }
-}
-
 describe('dataset split and augmentation', () => {
   it('splits each class in the same proportion, the same way for the same seed', () => {
     const items: LabeledImage[] = ['a', 'b'].flatMap((label) => Array.from({ length: 20 }, (_, i) => ({ label, image: `${label}${i}` })));

@@ -30,6 +30,11 @@ export interface FineTuneOptions {
   readonly momentum?: number;
   /** Stop after this many epochs without a lower validation loss. */
   readonly patience?: number;
+  /**
+   * Mixup of block inputs (manifold mixup): each image's input and target mixed with another
+   * image's of the batch, weight λ ~ Beta(α, α) with this α in (0, 1]; 0 turns it off.
+   */
+  readonly mixup?: number;
 }
 
 /**
@@ -38,7 +43,7 @@ export interface FineTuneOptions {
  * drift from what the pretrained layers below expect.
  */
 export const FINE_TUNE_DEFAULTS: Readonly<Required<Omit<FineTuneOptions, 'blocks'>>> = Object.freeze({
-  epochs: 30, lr: 1e-4, batchSize: 32, weightDecay: 0.01, batchNorm: 'frozen', momentum: 0.1, patience: 8,
+  epochs: 30, lr: 1e-4, batchSize: 32, weightDecay: 0.01, batchNorm: 'frozen', momentum: 0.1, patience: 8, mixup: 0,
 });
 
 /** Block inputs of a set of images: each image's views (plain first) and its class. */
@@ -75,12 +80,34 @@ export function fineTuneSettings(options: FineTuneOptions): Required<FineTuneOpt
   check(o.batchNorm === 'train' || o.batchNorm === 'frozen', `batch norm mode must be train or frozen, got ${JSON.stringify(o.batchNorm)}`);
   check(o.momentum > 0 && o.momentum <= 1, `batch norm momentum must be in (0, 1], got ${o.momentum}`);
   check(Number.isInteger(o.patience) && o.patience >= 1, `patience must be a positive integer, got ${o.patience}`);
+  check(o.mixup >= 0 && o.mixup <= 1, `mixup α must be in [0, 1], got ${o.mixup}`);
   return o;
 }
 
-/** A batch of the images `indices` (view chosen by `view`), targets smoothed by `smoothing`, a fresh dropout mask. */
+/** λ ~ Beta(α, α) for α ≤ 1 (Jöhnk's method). */
+function beta(alpha: number, random: Random): number {
+  for (;;) {
+    const x = random() ** (1 / alpha);
+    const y = random() ** (1 / alpha);
+    if (x + y <= 1 && x + y > 0) return x / (x + y);
+  }
+}
+
+/** Mixes each row of `rows` (`width` values each) with the row `partner[b]`, weight `weights[b]` on its own. */
+function mixRows(rows: Float32Array, width: number, partner: readonly number[], weights: readonly number[]): void {
+  const original = rows.slice();
+  partner.forEach((p, b) => {
+    const w = weights[b]!;
+    for (let j = 0; j < width; j++) rows[b * width + j] = w * original[b * width + j]! + (1 - w) * original[p * width + j]!;
+  });
+}
+
+/**
+ * A batch of the images `indices` (view chosen by `view`), targets smoothed by `smoothing`, mixed
+ * up when `mixup` > 0, and a fresh dropout mask.
+ */
 export function makeBatch(
-  tuner: FineTuner, set: MapSet, indices: readonly number[], view: (image: number) => Float32Array, shared: SharedSettings, random: Random,
+  tuner: FineTuner, set: MapSet, indices: readonly number[], view: (image: number) => Float32Array, shared: SharedSettings, random: Random, mixup = 0,
 ): FineTuneBatch {
   const { classes, channels } = tuner.layout;
   const size = indices.length;
@@ -91,6 +118,16 @@ export function makeBatch(
     inputs.set(b === 0 ? first : view(image), b * first.length);
     targets[b * classes + set.labels[image]!]! += 1 - shared.labelSmoothing;
   });
+  if (mixup > 0) {
+    const partner = shuffle(indices.map((_, b) => b), random);
+    // The larger share goes to the image's own label, so every image stays mostly itself.
+    const weights = partner.map(() => {
+      const l = beta(mixup, random);
+      return Math.max(l, 1 - l);
+    });
+    mixRows(inputs, first.length, partner, weights);
+    mixRows(targets, classes, partner, weights);
+  }
   const keep = 1 / (1 - shared.dropout);
   const dropoutMask = Float32Array.from({ length: size * channels }, () => (random() < shared.dropout ? 0 : keep));
   return { inputs, size, targets, dropoutMask };
@@ -115,7 +152,7 @@ export async function evaluateMaps(tuner: FineTuner, set: MapSet, smoothing: num
  * the tuner holds the kept epoch's tensors.
  */
 export async function fineTune(
-  tuner: FineTuner, train: MapSet, val: MapSet | null, options: FineTuneOptions, shared: SharedSettings, onEpoch?: (log: EpochLog) => void,
+  tuner: FineTuner, train: MapSet, val: MapSet | null, options: FineTuneOptions, shared: SharedSettings, onEpoch?: (log: EpochLog) => void | Promise<void>,
 ): Promise<FineTuneLog> {
   const o = fineTuneSettings(options);
   const random = seededRandom(shared.seed + 1);
@@ -139,7 +176,7 @@ export async function fineTune(
     for (let start = 0; start < order.length; start += o.batchSize) {
       const end = order.length - (start + o.batchSize) === 1 ? order.length : Math.min(order.length, start + o.batchSize);
       const indices = order.slice(start, end);
-      const batch = makeBatch(tuner, train, indices, pickView, shared, random);
+      const batch = makeBatch(tuner, train, indices, pickView, shared, random, o.mixup);
       const { loss, logits } = await tuner.step(batch, { lr, weightDecay: o.weightDecay });
       tally.loss += loss * indices.length;
       indices.forEach((image, b) => {
@@ -154,7 +191,7 @@ export async function fineTune(
       valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null, seconds: (performance.now() - started) / 1000,
     };
     epochs.push(log);
-    onEpoch?.(log);
+    await onEpoch?.(log);
     // Without a validation set the last epoch is kept.
     const loss = validation ? validation.loss : -epoch;
     if (loss < best.loss) best = { loss, epoch: epoch + 1, state: tuner.snapshot(), validation };

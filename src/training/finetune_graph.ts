@@ -33,6 +33,8 @@ export const FT = {
   grad: (key: string) => `grad.${key}`,
   batchMean: (bn: string) => `batch_mean.${bn}`,
   batchVar: (bn: string) => `batch_var.${bn}`,
+  inputMean: (bn: string) => `input_mean.${bn}`,
+  inputSquareMean: (bn: string) => `input_square_mean.${bn}`,
 } as const;
 
 /** A trained tensor: checkpoint key (head models' layout), shape, and whether weight decay applies. */
@@ -50,6 +52,7 @@ export interface TrainedNorm extends NormKeys {
   readonly numBatchesTracked: string;
   /** Spatial positions (H·W) of its input, which with the batch size make the count of its statistics. */
   readonly positions: number;
+  readonly eps: number;
 }
 
 /** What is trained for K blocks, on inputs of one size. */
@@ -101,7 +104,7 @@ export function fineTuneLayout(config: MobileNetV2Config, blocks: number, inputS
     );
     norms.push({
       prefix, channels: spec.outChannels, weight: `${prefix}.weight`, bias: keys.bias,
-      runningMean: `${prefix}.running_mean`, runningVar: `${prefix}.running_var`, numBatchesTracked: `${prefix}.num_batches_tracked`, positions: h * w,
+      runningMean: `${prefix}.running_mean`, runningVar: `${prefix}.running_var`, numBatchesTracked: `${prefix}.num_batches_tracked`, positions: h * w, eps: spec.bnEps!,
     });
   }
   const channels = backboneLayers(config).conv1x1.outChannels;
@@ -136,6 +139,8 @@ export interface FineTuneGraphOptions {
   readonly batchNorm: BatchNormMode;
   /** Element type (float64 for gradient checks; default float32). */
   readonly float?: FloatType;
+  /** `eval` only: also output the mean and mean square of each BatchNorm's input (`input_mean.<prefix>`, `input_square_mean.<prefix>`). */
+  readonly statistics?: boolean;
 }
 
 /**
@@ -172,6 +177,11 @@ export function buildFineTuneGraph(config: MobileNetV2Config, layout: FineTuneLa
       conv = ops.depthwise(x, keys.weight, spec.stride, spec.dilation, depthwisePads(spec, x.h, x.w, config.tfPadding), name, grads);
     }
     const norm = layout.norms.find((n) => n.bias === keys.bias)!;
+    if (options.statistics && !training) {
+      const mean = (t: string, name: string) => g.node('ReduceMean', [t], name, { axes: [0, 1, 2], keepdims: 0 });
+      g.output(mean(conv[0].name, FT.inputMean(norm.prefix)), [norm.channels]);
+      g.output(mean(g.node('Mul', [conv[0].name, conv[0].name], `${name}.square`), FT.inputSquareMean(norm.prefix)), [norm.channels]);
+    }
     const bn = ops.batchNorm(conv[0], norm, spec.bnEps!, stats, `${name}.normalization`, grads, ({ mean, variance }) => {
       g.output(g.node('Identity', [mean], FT.batchMean(norm.prefix)), [norm.channels]);
       g.output(g.node('Identity', [variance], FT.batchVar(norm.prefix)), [norm.channels]);

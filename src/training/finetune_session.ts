@@ -54,7 +54,7 @@ export class FineTuner {
     /** Momentum of the running statistics, as PyTorch's: `running = (1 − m)·running + m·batch`. */
     readonly momentum: number,
     private readonly train: InferenceSession,
-    private readonly evaluate: InferenceSession,
+    private readonly evaluation: InferenceSession,
   ) {}
 
   /**
@@ -64,13 +64,15 @@ export class FineTuner {
   static async create(
     config: MobileNetV2Config, layout: FineTuneLayout, initial: (key: string) => Tensor, options: { batchNorm: BatchNormMode; momentum: number; session?: SessionOptions },
   ): Promise<FineTuner> {
-    const graph = (mode: 'train' | 'eval') => encodeModel(buildFineTuneGraph(config, layout, { mode, batchNorm: options.batchNorm }));
+    // With batch statistics, evaluation also measures each BatchNorm's input (see recalibrate).
+    const statistics = options.batchNorm === 'train';
+    const graph = (mode: 'train' | 'eval') => encodeModel(buildFineTuneGraph(config, layout, { mode, batchNorm: options.batchNorm, statistics }));
     const train = await createSession(graph('train'), options.session);
-    const evaluate = await createSession(graph('eval'), options.session).catch(async (err: unknown) => {
+    const evaluation = await createSession(graph('eval'), options.session).catch(async (err: unknown) => {
       await train.release();
       throw err;
     });
-    const tuner = new FineTuner(layout, options.batchNorm, options.momentum, train, evaluate);
+    const tuner = new FineTuner(layout, options.batchNorm, options.momentum, train, evaluation);
     const float = (key: string) => {
       const t = initial(key);
       if (t.dtype !== 'float32') throw new MobileNetV2Error(`fine-tuning needs float32 "${key}", got ${t.dtype}`, { code: 'E_INTERNAL' });
@@ -149,16 +151,60 @@ export class FineTuner {
     }
   }
 
-  /** Logits `[B, classes]` and pooled features `[B, channels]` of block inputs, in evaluation mode (running statistics). */
-  async logits(inputs: Float32Array, size: number): Promise<{ logits: Float32Array; pooled: Float32Array }> {
+  /** Every output of the evaluation graph (running statistics) on block inputs. */
+  private async evaluate(inputs: Float32Array, size: number): Promise<Map<string, Float32Array>> {
     const feeds = {
       ...this.feed([...this.layout.parameters.map((p) => p.key), ...this.statisticKeys()]),
       [FT.input]: this.inputTensor(inputs, size),
     } as InferenceSession.FeedsType;
-    const out = await this.evaluate.run(feeds);
-    const result = { logits: out[FT.logits]!.data as Float32Array, pooled: out[FT.pooled]!.data as Float32Array };
+    const out = await this.evaluation.run(feeds);
+    const result = new Map(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
     for (const value of Object.values(out)) value.dispose();
     return result;
+  }
+
+  /** Logits `[B, classes]` and pooled features `[B, channels]` of block inputs, in evaluation mode (running statistics). */
+  async logits(inputs: Float32Array, size: number): Promise<{ logits: Float32Array; pooled: Float32Array }> {
+    const out = await this.evaluate(inputs, size);
+    return { logits: out.get(FT.logits)!, pooled: out.get(FT.pooled)! };
+  }
+
+  /**
+   * Makes batch statistics fit the running ones (BatchNorm in training mode only): measures each
+   * BatchNorm's input over `batches` of block inputs, makes that mean and variance the running
+   * statistics and rescales weight and bias so that evaluation computes exactly what it did.
+   * Checkpoints converted from TFLite carry BatchNorm folded into the convolutions (running mean
+   * 0, variance 1), which batch statistics would otherwise wipe out at the first step.
+   */
+  async recalibrate(batches: AsyncIterable<{ inputs: Float32Array; size: number }> | Iterable<{ inputs: Float32Array; size: number }>): Promise<void> {
+    const sums = new Map(this.layout.norms.map((n) => [n.prefix, { mean: new Float64Array(n.channels), square: new Float64Array(n.channels) }]));
+    let images = 0;
+    for await (const { inputs, size } of batches) {
+      const out = await this.evaluate(inputs, size);
+      for (const n of this.layout.norms) {
+        const sum = sums.get(n.prefix)!;
+        const [mean, square] = [out.get(FT.inputMean(n.prefix))!, out.get(FT.inputSquareMean(n.prefix))!];
+        for (let c = 0; c < n.channels; c++) {
+          sum.mean[c]! += mean[c]! * size;
+          sum.square[c]! += square[c]! * size;
+        }
+      }
+      images += size;
+    }
+    for (const n of this.layout.norms) {
+      const sum = sums.get(n.prefix)!;
+      const [gamma, beta, runningMean, runningVar] = [n.weight, n.bias, n.runningMean, n.runningVar].map((k) => this.tensors.get(k)!) as [Float32Array, Float32Array, Float32Array, Float32Array];
+      for (let c = 0; c < n.channels; c++) {
+        const mean = sum.mean[c]! / images;
+        const variance = Math.max(0, sum.square[c]! / images - mean * mean);
+        // y = γ·(x − μ)/σ + β = γ'·(x − μ')/σ' + β' with γ' = γ·σ'/σ and β' = β + γ·(μ' − μ)/σ.
+        const scale = gamma[c]! / Math.sqrt(runningVar[c]! + n.eps);
+        beta[c] = beta[c]! + scale * (mean - runningMean[c]!);
+        gamma[c] = scale * Math.sqrt(variance + n.eps);
+        runningMean[c] = mean;
+        runningVar[c] = variance;
+      }
+    }
   }
 
   /** A copy of every tensor and count, to restore the best epoch's. */
@@ -168,6 +214,6 @@ export class FineTuner {
 
   /** Releases both sessions. */
   async release(): Promise<void> {
-    await Promise.all([this.train.release(), this.evaluate.release()]);
+    await Promise.all([this.train.release(), this.evaluation.release()]);
   }
 }

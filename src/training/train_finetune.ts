@@ -30,25 +30,29 @@ export interface FineTuned {
   readonly validation: EvaluationResult | null;
 }
 
-/** Runs `f` over `maps` in batches of `size`, one flat `[B, C, H, W]` input each. */
-async function inBatches(maps: readonly Float32Array[], size: number, f: (inputs: Float32Array, count: number, start: number) => Promise<void>): Promise<void> {
-  for (let start = 0; start < maps.length; start += size) {
-    const chunk = maps.slice(start, start + size);
+/** `maps` in batches of `batchSize`, each one flat `[B, C, H, W]` input. */
+function* batchesOf(maps: readonly Float32Array[], batchSize: number): Generator<{ inputs: Float32Array; size: number }> {
+  for (let start = 0; start < maps.length; start += batchSize) {
+    const chunk = maps.slice(start, start + batchSize);
     const inputs = new Float32Array(chunk.length * chunk[0]!.length);
     chunk.forEach((m, b) => inputs.set(m, b * m.length));
-    await f(inputs, chunk.length, start);
+    yield { inputs, size: chunk.length };
   }
+}
+
+/** Evaluation-mode `output` (logits or pooled features) of each map, `width` values each. */
+async function rowsOf(tuner: FineTuner, maps: readonly Float32Array[], batchSize: number, output: 'logits' | 'pooled', width: number): Promise<Float32Array[]> {
+  const rows: Float32Array[] = [];
+  for (const { inputs, size } of batchesOf(maps, batchSize)) {
+    const out = (await tuner.logits(inputs, size))[output];
+    for (let b = 0; b < size; b++) rows.push(out.slice(b * width, (b + 1) * width));
+  }
+  return rows;
 }
 
 /** Every view's pooled features in evaluation mode, laid out as the views are. */
 async function pooledViews(tuner: FineTuner, views: readonly (readonly Float32Array[])[], batchSize: number): Promise<Float32Array[][]> {
-  const flat = views.flat();
-  const pooled: Float32Array[] = [];
-  const c = tuner.layout.channels;
-  await inBatches(flat, batchSize, async (inputs, count) => {
-    const out = (await tuner.logits(inputs, count)).pooled;
-    for (let b = 0; b < count; b++) pooled.push(out.slice(b * c, (b + 1) * c));
-  });
+  const pooled = await rowsOf(tuner, views.flat(), batchSize, 'pooled', tuner.layout.channels);
   let next = 0;
   return views.map((v) => v.map(() => pooled[next++]!));
 }
@@ -78,6 +82,7 @@ export async function fitFineTuned(
   };
   const tuner = await FineTuner.create(base.config, layout, initial, { batchNorm: settings.batchNorm, momentum: settings.momentum, session: options.session });
   try {
+    if (settings.batchNorm === 'train') await tuner.recalibrate(batchesOf(trainSet.views.map((v) => v[0]!), settings.batchSize));
     const o = options.head;
     const pooled = { train: await pooledViews(tuner, trainSet.views, settings.batchSize), val: await pooledViews(tuner, valSet.views, settings.batchSize) };
     const head = trainHead(
@@ -90,11 +95,7 @@ export async function fitFineTuned(
     const labelsOf = (set: EmbeddedSet<LabeledImage>): MapSet => ({ views: set.views, labels: set.items.map((i) => classes.indexOf(i.label)) });
     const shared: SharedSettings = { labelSmoothing: o.labelSmoothing, dropout: o.dropout, schedule: o.schedule, seed: o.seed };
     const log = await fineTune(tuner, labelsOf(trainSet), labelsOf(valSet), settings, shared, options.onFineTuneEpoch);
-    const valLogits: Float32Array[] = [];
-    await inBatches(valSet.views.map((v) => v[0]!), settings.batchSize, async (inputs, count) => {
-      const { logits } = await tuner.logits(inputs, count);
-      for (let b = 0; b < count; b++) valLogits.push(logits.slice(b * classes.length, (b + 1) * classes.length));
-    });
+    const valLogits = await rowsOf(tuner, valSet.views.map((v) => v[0]!), settings.batchSize, 'logits', classes.length);
     const validation = validate(toVectors({ items: valSet.items, views: valLogits.map((l) => [l]) }, classes, 'plain'), classes, (x) => x, 0);
     const replaced = new Map<string, Tensor>();
     for (const p of layout.parameters) if (!isHeadKey(p.key)) replaced.set(p.key, float32Tensor(tuner.tensors.get(p.key)!, p.shape));
