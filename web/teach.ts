@@ -1,8 +1,9 @@
 /**
  * The "your own classes" panel, Teachable-Machine style: name classes, drop images into each,
- * train a head on the page's classifier backbone (`trainClassifier`, all in the browser), classify
- * an image with it, and download the checkpoint folder as a zip. `window.mobilenetDemo.teach`
- * exposes it to the browser test.
+ * train a head on the page's classifier backbone (`trainClassifier`, all in the browser), or the
+ * head and the last one or two blocks (fine-tuning: the backward graphs run on onnxruntime-web
+ * too), classify an image with it, and download the checkpoint folder as a zip.
+ * `window.mobilenetDemo.teach` exposes it to the browser test.
  */
 import { zipSync } from 'fflate';
 import {
@@ -16,6 +17,10 @@ export interface TeachSummary {
   classes: string[];
   images: number;
   epochs: number;
+  /** Blocks fine-tuned with the head (0: the head alone). */
+  fineTuned: number;
+  /** Fine-tuning epochs run. */
+  fineTuneEpochs: number;
   /** Top-1 on the held-out images, null when none was held out. */
   validationTop1: number | null;
 }
@@ -24,7 +29,8 @@ export interface TeachSummary {
 export interface TeachApi {
   /** Adds decoded images of `files` to class `label` (created when new). */
   addImages(label: string, files: readonly File[]): Promise<number>;
-  train(): Promise<TeachSummary>;
+  /** Trains the head, and with `fineTune` 1 or 2 also the last blocks (default: the panel's choice). */
+  train(fineTune?: number): Promise<TeachSummary>;
   classify(file: Blob, name: string): Promise<ClassificationResult[]>;
   /** The checkpoint folder as zip bytes (also offered as a download link). */
   zip(): Promise<Uint8Array>;
@@ -62,15 +68,22 @@ export function createTeachPanel(backbone: () => ImageClassificationPipeline): T
       showClasses();
       return items.length;
     },
-    async train() {
+    async train(fineTune = Number(byId<HTMLSelectElement>('teach-fine-tune').value)) {
       status('training…');
       const base = backbone();
       const extractor = new ImageFeatureExtractionPipeline(base.model, base.processor);
-      const result = await trainClassifier({ train: [...examples.values()].flat() }, { model: extractor });
+      const result = await trainClassifier({ train: [...examples.values()].flat() }, {
+        model: extractor, fineTune,
+        onFineTuneEpoch: (e) => status(`fine-tuning the last ${fineTune} block${fineTune > 1 ? 's' : ''}: epoch ${e.epoch}, loss ${e.trainLoss.toFixed(3)}`),
+      });
       trained = { result, classifier: new ImageClassificationPipeline(result.model, base.processor) };
       const { report } = result;
-      const summary = { classes: report.classes, images: report.images.train + report.images.val, epochs: report.epochs.length, validationTop1: report.validation?.top1 ?? null };
-      status(`trained ${summary.classes.join(', ')} on ${summary.images} images in ${report.epochs.length} epochs`);
+      const summary = {
+        classes: report.classes, images: report.images.train + report.images.val, epochs: report.epochs.length,
+        fineTuned: report.fineTune?.blocks ?? 0, fineTuneEpochs: report.fineTune?.epochs.length ?? 0, validationTop1: report.validation?.top1 ?? null,
+      };
+      const tuned = summary.fineTuned ? ` and the last ${summary.fineTuned} block${summary.fineTuned > 1 ? 's' : ''} in ${summary.fineTuneEpochs} more` : '';
+      status(`trained ${summary.classes.join(', ')} on ${summary.images} images in ${report.epochs.length} epochs${tuned}`);
       byId<HTMLButtonElement>('teach-download').disabled = false;
       return summary;
     },

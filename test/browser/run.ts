@@ -115,7 +115,10 @@ async function variant(name: string, edit: 'flip' | 'centre'): Promise<{ name: s
   return { name: `${edit}-${name.replace(/\.jpg$/, '.png')}`, mimeType: 'image/png', buffer: await edited.png().toBuffer() };
 }
 
-/** The "your own classes" panel: two classes from the samples, trained in the page, then a new view of each classified, and the checkpoint zip. */
+/**
+ * The "your own classes" panel: two classes from the samples, trained in the page (the head, then
+ * the head with the last two blocks), a new view of each classified, and the checkpoint zip.
+ */
 async function teachChecks(page: Page): Promise<void> {
   for (const label of ['cat', 'bird']) {
     const original = { name: `${label}.jpg`, mimeType: 'image/jpeg', buffer: await readFile(join(REPO_ROOT, 'samples', `${label}.jpg`)) };
@@ -123,15 +126,21 @@ async function teachChecks(page: Page): Promise<void> {
     await page.setInputFiles('#teach-files', [original, await variant(`${label}.jpg`, 'flip')]);
     await page.waitForFunction((l) => document.getElementById('teach-classes')!.textContent.includes(`${l}: 2 images`), label, { timeout: LOAD_TIMEOUT_MS });
   }
-  const summary = await page.evaluate(() => (window as unknown as TeachWindow).mobilenetDemo.teach.train());
-  check(summary.classes.join() === 'bird,cat' && summary.images === 4, 'your own classes: trains bird and cat in the page', JSON.stringify(summary));
-  for (const label of ['cat', 'bird']) {
-    const file = await variant(`${label}.jpg`, 'centre');
-    const top = await page.evaluate(async ([data, name]) => {
-      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-      return (await (window as unknown as TeachWindow).mobilenetDemo.teach.classify(new Blob([bytes]), name))[0]!.label;
-    }, [file.buffer.toString('base64'), file.name] as const);
-    check(top === label, `your own classes: the centre of ${label}.jpg is classified "${label}"`, top);
+  // The head alone, then the head with the last two blocks (the backward graphs on onnxruntime-web).
+  for (const fineTune of ['0', '2']) {
+    await page.selectOption('#teach-fine-tune', fineTune);
+    const summary = await page.evaluate(() => (window as unknown as TeachWindow).mobilenetDemo.teach.train());
+    const what = fineTune === '0' ? 'your own classes' : 'your own classes, last 2 blocks fine-tuned';
+    check(summary.classes.join() === 'bird,cat' && summary.images === 4 && summary.fineTuned === Number(fineTune) && (fineTune === '0' || summary.fineTuneEpochs > 0),
+      `${what}: trains bird and cat in the page`, JSON.stringify(summary));
+    for (const label of ['cat', 'bird']) {
+      const file = await variant(`${label}.jpg`, 'centre');
+      const top = await page.evaluate(async ([data, name]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        return (await (window as unknown as TeachWindow).mobilenetDemo.teach.classify(new Blob([bytes]), name))[0]!.label;
+      }, [file.buffer.toString('base64'), file.name] as const);
+      check(top === label, `${what}: the centre of ${label}.jpg is classified "${label}"`, top);
+    }
   }
   const zipBase64 = await page.evaluate(async () => {
     const bytes = await (window as unknown as TeachWindow).mobilenetDemo.teach.zip();
@@ -150,7 +159,7 @@ async function teachChecks(page: Page): Promise<void> {
 /** The panel's part of the page's API (web/teach.ts). */
 interface TeachWindow {
   mobilenetDemo: { teach: {
-    train(): Promise<{ classes: string[]; images: number }>;
+    train(): Promise<{ classes: string[]; images: number; fineTuned: number; fineTuneEpochs: number }>;
     classify(file: Blob, name: string): Promise<Array<{ label: string }>>;
     zip(): Promise<Uint8Array>;
   } };
