@@ -1,0 +1,115 @@
+;; The two convolution passes of Pillow's ImagingResample (see pil_resample.ts) in WebAssembly SIMD.
+;; Source of pil_resample_wasm_module.ts: edit this, then `npm run build:wasm`.
+;;
+;; Same bits as the JavaScript passes: uint8 pixels times int32 weights summed in int32 lanes from
+;; 1 << 21 with wrapping adds (the JS `| 0`); then `>> 22` and two saturating narrowings, which
+;; clamp to 0..255 exactly as clip8 does (the shifted sum lies in -512..511).
+;;
+;; Coefficient tables are laid out as in pil_resample.ts: `bounds` holds [first source index,
+;; count] per output index (int32 pairs), `weights` holds `ksize` int32 weights per output index.
+;; Both kernels read up to 15 bytes past their input and write up to 15 bytes past their output
+;; (whole vectors); the caller leaves that much room after each buffer.
+(module
+  (memory (export "memory") 1)
+
+  ;; Horizontal pass: `nrows` source rows of `stride` bytes from `src`, `nout` output pixels per row
+  ;; (the coefficient tables start at the first output column wanted), `channels` (1-4) interleaved.
+  ;; One pixel per vector: its channels in lanes 0..channels-1, the other lanes are ignored.
+  (func (export "rows")
+    (param $src i32) (param $stride i32) (param $nrows i32) (param $channels i32)
+    (param $bounds i32) (param $weights i32) (param $ksize i32) (param $nout i32) (param $out i32)
+    (local $x i32) (local $b i32) (local $w i32) (local $p i32) (local $wk i32) (local $k i32) (local $acc v128)
+    (local.set $ksize (i32.shl (local.get $ksize) (i32.const 2)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.eqz (local.get $nrows)))
+        (local.set $x (local.get $nout))
+        (local.set $b (local.get $bounds))
+        (local.set $w (local.get $weights))
+        (block $rowDone
+          (loop $pixel
+            (br_if $rowDone (i32.eqz (local.get $x)))
+            (local.set $p (i32.add (local.get $src)
+              (i32.mul (i32.load (local.get $b)) (local.get $channels))))
+            (local.set $k (i32.load offset=4 (local.get $b)))
+            (local.set $wk (local.get $w))
+            (local.set $acc (v128.const i32x4 0x200000 0x200000 0x200000 0x200000))
+            (block $tapsDone
+              (loop $tap
+                (br_if $tapsDone (i32.eqz (local.get $k)))
+                ;; The pixel's bytes widened to int32 lanes, times this tap's weight.
+                (local.set $acc (i32x4.add (local.get $acc) (i32x4.mul
+                  (i32x4.extend_low_i16x8_u (v128.load8x8_u (local.get $p)))
+                  (v128.load32_splat (local.get $wk)))))
+                (local.set $p (i32.add (local.get $p) (local.get $channels)))
+                (local.set $wk (i32.add (local.get $wk) (i32.const 4)))
+                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+                (br $tap)))
+            ;; >> 22, clamped to 0..255 by the saturating narrowings; lane 0 holds the 4 bytes.
+            (local.set $acc (i32x4.shr_s (local.get $acc) (i32.const 22)))
+            (local.set $acc (i16x8.narrow_i32x4_s (local.get $acc) (local.get $acc)))
+            (v128.store32_lane 0 (local.get $out) (i8x16.narrow_i16x8_u (local.get $acc) (local.get $acc)))
+            (local.set $out (i32.add (local.get $out) (local.get $channels)))
+            (local.set $b (i32.add (local.get $b) (i32.const 8)))
+            (local.set $w (i32.add (local.get $w) (local.get $ksize)))
+            (local.set $x (i32.sub (local.get $x) (i32.const 1)))
+            (br $pixel)))
+        (local.set $src (i32.add (local.get $src) (local.get $stride)))
+        (local.set $nrows (i32.sub (local.get $nrows) (i32.const 1)))
+        (br $row))))
+
+
+  ;; Vertical pass: `nout` output rows of `rowLength` bytes; output row i reads rows
+  ;; bounds[2i] - row0 .. of `rows` (the horizontal pass's output, first row = source row `row0`).
+  ;; Sixteen bytes per step, their sums in four vectors held across all of the taps.
+  (func (export "columns")
+    (param $rows i32) (param $rowLength i32) (param $row0 i32)
+    (param $bounds i32) (param $weights i32) (param $ksize i32) (param $nout i32) (param $out i32)
+    (local $e i32) (local $base i32) (local $count i32) (local $p i32) (local $wk i32) (local $k i32)
+    (local $v v128) (local $lo v128) (local $hi v128) (local $ws v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $ksize (i32.shl (local.get $ksize) (i32.const 2)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.eqz (local.get $nout)))
+        (local.set $base (i32.add (local.get $rows)
+          (i32.mul (i32.sub (i32.load (local.get $bounds)) (local.get $row0)) (local.get $rowLength))))
+        (local.set $count (i32.load offset=4 (local.get $bounds)))
+        (local.set $e (i32.const 0))
+        (block $rowDone
+          (loop $chunk
+            (br_if $rowDone (i32.ge_u (local.get $e) (local.get $rowLength)))
+            (local.set $a0 (v128.const i32x4 0x200000 0x200000 0x200000 0x200000))
+            (local.set $a1 (local.get $a0))
+            (local.set $a2 (local.get $a0))
+            (local.set $a3 (local.get $a0))
+            (local.set $p (i32.add (local.get $base) (local.get $e)))
+            (local.set $wk (local.get $weights))
+            (local.set $k (local.get $count))
+            (block $tapsDone
+              (loop $tap
+                (br_if $tapsDone (i32.eqz (local.get $k)))
+                (local.set $v (v128.load (local.get $p)))
+                (local.set $lo (i16x8.extend_low_i8x16_u (local.get $v)))
+                (local.set $hi (i16x8.extend_high_i8x16_u (local.get $v)))
+                (local.set $ws (v128.load32_splat (local.get $wk)))
+                (local.set $a0 (i32x4.add (local.get $a0) (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $lo)) (local.get $ws))))
+                (local.set $a1 (i32x4.add (local.get $a1) (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $lo)) (local.get $ws))))
+                (local.set $a2 (i32x4.add (local.get $a2) (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $hi)) (local.get $ws))))
+                (local.set $a3 (i32x4.add (local.get $a3) (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $hi)) (local.get $ws))))
+                (local.set $p (i32.add (local.get $p) (local.get $rowLength)))
+                (local.set $wk (i32.add (local.get $wk) (i32.const 4)))
+                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+                (br $tap)))
+            ;; >> 22 and the saturating narrowings, as in the horizontal pass, for 16 sums at once.
+            (v128.store (i32.add (local.get $out) (local.get $e)) (i8x16.narrow_i16x8_u
+              (i16x8.narrow_i32x4_s (i32x4.shr_s (local.get $a0) (i32.const 22)) (i32x4.shr_s (local.get $a1) (i32.const 22)))
+              (i16x8.narrow_i32x4_s (i32x4.shr_s (local.get $a2) (i32.const 22)) (i32x4.shr_s (local.get $a3) (i32.const 22)))))
+            (local.set $e (i32.add (local.get $e) (i32.const 16)))
+            (br $chunk)))
+        (local.set $out (i32.add (local.get $out) (local.get $rowLength)))
+        (local.set $bounds (i32.add (local.get $bounds) (i32.const 8)))
+        (local.set $weights (i32.add (local.get $weights) (local.get $ksize)))
+        (local.set $nout (i32.sub (local.get $nout) (i32.const 1)))
+        (br $row))))
+)
