@@ -5,21 +5,28 @@
 ;; 1 << 21 with wrapping adds (the JS `| 0`); then `>> 22` and two saturating narrowings, which
 ;; clamp to 0..255 exactly as clip8 does (the shifted sum lies in -512..511).
 ;;
-;; Coefficient tables are laid out as in pil_resample.ts: `bounds` holds [first source index,
-;; count] per output index (int32 pairs), `weights` holds `ksize` int32 weights per output index.
 ;; Both kernels read up to 15 bytes past their input and write up to 15 bytes past their output
 ;; (whole vectors); the caller leaves that much room after each buffer.
 (module
   (memory (export "memory") 1)
 
-  ;; Horizontal pass: `nrows` source rows of `stride` bytes from `src`, `nout` output pixels per row
-  ;; (the coefficient tables start at the first output column wanted), `channels` (1-4) interleaved.
-  ;; One pixel per vector: its channels in lanes 0..channels-1, the other lanes are ignored.
+  ;; Horizontal pass: `nrows` source rows of `stride` bytes from `src`, `nout` output pixels per row,
+  ;; `channels` (1-4) interleaved; one output pixel per vector, channel c in int32 lane c.
+  ;;
+  ;; Taps go in pairs through i32x4.dot_i16x8_s (8 products in one instruction): each int32 weight
+  ;; is split as w = hi * 2^15 + lo with 0 <= lo < 2^15, both 16-bit, and the pixel sum is
+  ;; 2^15 * sum(p * hi) + sum(p * lo), equal modulo 2^32 to the JS sum, which is all int32 keeps.
+  ;; Per output pixel, `bounds` holds [byte offset of its first tap in the row, number of tap pairs]
+  ;; and `weights` holds, per pair, the i16x8 vectors [lo_k, lo_k+1] x 4 and [hi_k, hi_k+1] x 4
+  ;; (a missing last tap weighs 0), `wstride` bytes per output pixel. `mask` (16 bytes) picks the
+  ;; bytes of a pair of pixels into zero-extended [c0_k, c0_k+1, c1_k, c1_k+1, ...] lanes.
   (func (export "rows")
-    (param $src i32) (param $stride i32) (param $nrows i32) (param $channels i32)
-    (param $bounds i32) (param $weights i32) (param $ksize i32) (param $nout i32) (param $out i32)
-    (local $x i32) (local $b i32) (local $w i32) (local $p i32) (local $wk i32) (local $k i32) (local $acc v128)
-    (local.set $ksize (i32.shl (local.get $ksize) (i32.const 2)))
+    (param $src i32) (param $stride i32) (param $nrows i32) (param $channels i32) (param $mask i32)
+    (param $bounds i32) (param $weights i32) (param $wstride i32) (param $nout i32) (param $out i32)
+    (local $x i32) (local $b i32) (local $w i32) (local $p i32) (local $wk i32) (local $k i32)
+    (local $step i32) (local $pick v128) (local $v v128) (local $lo v128) (local $hi v128)
+    (local.set $pick (v128.load (local.get $mask)))
+    (local.set $step (i32.shl (local.get $channels) (i32.const 1)))
     (block $done
       (loop $row
         (br_if $done (i32.eqz (local.get $nrows)))
@@ -29,38 +36,37 @@
         (block $rowDone
           (loop $pixel
             (br_if $rowDone (i32.eqz (local.get $x)))
-            (local.set $p (i32.add (local.get $src)
-              (i32.mul (i32.load (local.get $b)) (local.get $channels))))
+            (local.set $p (i32.add (local.get $src) (i32.load (local.get $b))))
             (local.set $k (i32.load offset=4 (local.get $b)))
             (local.set $wk (local.get $w))
-            (local.set $acc (v128.const i32x4 0x200000 0x200000 0x200000 0x200000))
+            (local.set $lo (v128.const i32x4 0x200000 0x200000 0x200000 0x200000))
+            (local.set $hi (v128.const i32x4 0 0 0 0))
             (block $tapsDone
-              (loop $tap
+              (loop $pair
                 (br_if $tapsDone (i32.eqz (local.get $k)))
-                ;; The pixel's bytes widened to int32 lanes, times this tap's weight.
-                (local.set $acc (i32x4.add (local.get $acc) (i32x4.mul
-                  (i32x4.extend_low_i16x8_u (v128.load8x8_u (local.get $p)))
-                  (v128.load32_splat (local.get $wk)))))
-                (local.set $p (i32.add (local.get $p) (local.get $channels)))
-                (local.set $wk (i32.add (local.get $wk) (i32.const 4)))
+                (local.set $v (i8x16.swizzle (v128.load64_zero (local.get $p)) (local.get $pick)))
+                (local.set $lo (i32x4.add (local.get $lo) (i32x4.dot_i16x8_s (local.get $v) (v128.load (local.get $wk)))))
+                (local.set $hi (i32x4.add (local.get $hi) (i32x4.dot_i16x8_s (local.get $v) (v128.load offset=16 (local.get $wk)))))
+                (local.set $p (i32.add (local.get $p) (local.get $step)))
+                (local.set $wk (i32.add (local.get $wk) (i32.const 32)))
                 (local.set $k (i32.sub (local.get $k) (i32.const 1)))
-                (br $tap)))
-            ;; >> 22, clamped to 0..255 by the saturating narrowings; lane 0 holds the 4 bytes.
-            (local.set $acc (i32x4.shr_s (local.get $acc) (i32.const 22)))
-            (local.set $acc (i16x8.narrow_i32x4_s (local.get $acc) (local.get $acc)))
-            (v128.store32_lane 0 (local.get $out) (i8x16.narrow_i16x8_u (local.get $acc) (local.get $acc)))
+                (br $pair)))
+            ;; The sum, >> 22, clamped to 0..255 by the saturating narrowings; lane 0 holds the 4 bytes.
+            (local.set $v (i32x4.shr_s (i32x4.add (local.get $lo) (i32x4.shl (local.get $hi) (i32.const 15))) (i32.const 22)))
+            (local.set $v (i16x8.narrow_i32x4_s (local.get $v) (local.get $v)))
+            (v128.store32_lane 0 (local.get $out) (i8x16.narrow_i16x8_u (local.get $v) (local.get $v)))
             (local.set $out (i32.add (local.get $out) (local.get $channels)))
             (local.set $b (i32.add (local.get $b) (i32.const 8)))
-            (local.set $w (i32.add (local.get $w) (local.get $ksize)))
+            (local.set $w (i32.add (local.get $w) (local.get $wstride)))
             (local.set $x (i32.sub (local.get $x) (i32.const 1)))
             (br $pixel)))
         (local.set $src (i32.add (local.get $src) (local.get $stride)))
         (local.set $nrows (i32.sub (local.get $nrows) (i32.const 1)))
         (br $row))))
 
-
   ;; Vertical pass: `nout` output rows of `rowLength` bytes; output row i reads rows
   ;; bounds[2i] - row0 .. of `rows` (the horizontal pass's output, first row = source row `row0`).
+  ;; `bounds` holds [first source row, count] and `weights` `ksize` int32 weights per output row.
   ;; Sixteen bytes per step, their sums in four vectors held across all of the taps.
   (func (export "columns")
     (param $rows i32) (param $rowLength i32) (param $row0 i32)

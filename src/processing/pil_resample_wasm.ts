@@ -11,7 +11,7 @@ import { PIL_RESAMPLE_WASM } from './pil_resample_wasm_module.js';
 /** The module's exports (pointers and sizes in bytes or elements, see pil_resample.wat). */
 interface Kernels {
   memory: WebAssembly.Memory;
-  rows(src: number, stride: number, nrows: number, channels: number, bounds: number, weights: number, ksize: number, nout: number, out: number): void;
+  rows(src: number, stride: number, nrows: number, channels: number, mask: number, bounds: number, weights: number, wstride: number, nout: number, out: number): void;
   columns(rows: number, rowLength: number, row0: number, bounds: number, weights: number, ksize: number, nout: number, out: number): void;
 }
 
@@ -49,6 +49,37 @@ function tables(c: Coefficients, first: number, count: number): [Int32Array, Int
   return [c.bounds.subarray(2 * first, 2 * (first + count)), c.weights.subarray(first * c.ksize, (first + count) * c.ksize)];
 }
 
+/** Bytes of one output pixel's weights in the horizontal table: two i16x8 vectors per tap pair. */
+const pairBytes = (c: Coefficients): number => Math.ceil(c.ksize / 2) * 32;
+
+/**
+ * The horizontal tables of output indices `[first, first + count)` as the `rows` kernel reads them
+ * (see pil_resample.wat): byte offsets and pair counts; weights split into 15-bit low and high halves.
+ */
+function pairTables(c: Coefficients, first: number, count: number, channels: number): [Int32Array, Int16Array] {
+  const bounds = new Int32Array(2 * count);
+  const weights = new Int16Array((count * pairBytes(c)) / 2);
+  const [from, ws] = tables(c, first, count);
+  for (let i = 0; i < count; i++) {
+    bounds[2 * i] = from[2 * i]! * channels;
+    bounds[2 * i + 1] = Math.ceil(from[2 * i + 1]! / 2);
+    for (let t = 0; t < from[2 * i + 1]!; t++) {
+      const w = ws[i * c.ksize + t]!;
+      // Pillow's weights stay far below 2^30, so w >> 15 fits 16 bits.
+      const at = (i * pairBytes(c)) / 2 + (t >> 1) * 16 + (t & 1);
+      for (let lane = 0; lane < 8; lane += 2) [weights[at + lane], weights[at + 8 + lane]] = [w & 0x7fff, w >> 15];
+    }
+  }
+  return [bounds, weights];
+}
+
+/** The swizzle that spreads a pair of pixels into [c0_k, c0_k+1, c1_k, c1_k+1, …] 16-bit lanes (0x80: zero). */
+function pairMask(channels: number): Uint8Array {
+  const mask = new Uint8Array(16).fill(0x80);
+  for (let c = 0; c < channels; c++) [mask[4 * c], mask[4 * c + 2]] = [c, channels + c];
+  return mask;
+}
+
 /**
  * The horizontal pass over source rows `[row0, row1)`, then the vertical pass when `vertical` is
  * given, for the output pixels of `window`: what pil_resample.ts's resampleRows and resampleColumns
@@ -60,10 +91,10 @@ export function wasmResample(src: Pixels8, horizontal: Coefficients, vertical: C
   const { data, width, channels } = src;
   const stride = width * channels;
   const rowLength = window.width * channels;
-  const [hBounds, hWeights] = tables(horizontal, window.left, window.width);
+  const [hBounds, hWeights] = pairTables(horizontal, window.left, window.width, channels);
   const [vBounds, vWeights] = vertical ? tables(vertical, window.top, window.height) : [new Int32Array(0), new Int32Array(0)];
   // Buffers one after the other, 16-byte aligned: tables, source rows, horizontal output, output.
-  const sizes = [hBounds.byteLength, hWeights.byteLength, vBounds.byteLength, vWeights.byteLength,
+  const sizes = [16, hBounds.byteLength, hWeights.byteLength, vBounds.byteLength, vWeights.byteLength,
     (row1 - row0) * stride, (row1 - row0) * rowLength, vertical ? window.height * rowLength : 0];
   const at: number[] = [];
   let end = 0;
@@ -71,7 +102,7 @@ export function wasmResample(src: Pixels8, horizontal: Coefficients, vertical: C
     at.push(end);
     end += Math.ceil((size + SLACK) / 16) * 16;
   }
-  const [hb, hw, vb, vw, source, mid, out] = at as [number, number, number, number, number, number, number];
+  const [mask, hb, hw, vb, vw, source, mid, out] = at as [number, number, number, number, number, number, number, number];
   try {
     const grow = Math.ceil(end / PAGE) - k.memory.buffer.byteLength / PAGE;
     if (grow > 0) k.memory.grow(grow);
@@ -80,12 +111,13 @@ export function wasmResample(src: Pixels8, horizontal: Coefficients, vertical: C
   }
   const { buffer } = k.memory;
   new Int32Array(buffer, hb, hBounds.length).set(hBounds);
-  new Int32Array(buffer, hw, hWeights.length).set(hWeights);
+  new Int16Array(buffer, hw, hWeights.length).set(hWeights);
   new Int32Array(buffer, vb, vBounds.length).set(vBounds);
   new Int32Array(buffer, vw, vWeights.length).set(vWeights);
   const heap = new Uint8Array(buffer);
+  heap.set(pairMask(channels), mask);
   heap.set(data.subarray(row0 * stride, row1 * stride), source);
-  k.rows(source, stride, row1 - row0, channels, hb, hw, horizontal.ksize, window.width, mid);
+  k.rows(source, stride, row1 - row0, channels, mask, hb, hw, pairBytes(horizontal), window.width, mid);
   if (vertical) k.columns(mid, rowLength, row0, vb, vw, vertical.ksize, window.height, out);
   const result = vertical ? heap.slice(out, out + window.height * rowLength) : heap.slice(mid, mid + (row1 - row0) * rowLength);
   if (buffer.byteLength > KEEP_BYTES) kept = undefined;
