@@ -1,7 +1,8 @@
 /**
- * The WebAssembly SIMD passes of pilResize (src/processing/pil_resample.wat) against the JavaScript
- * passes, byte for byte, on seeded random images of many shapes, every convolution filter and
- * crop windows; and the generated module against its WAT source where wabt is installed.
+ * The WebAssembly kernels (src/processing/pil_resample.wat) against the JavaScript code they
+ * replace: pilResize's passes byte for byte on seeded random images of many shapes, every
+ * convolution filter and crop windows; the processor's table lookup into channel planes; and the
+ * generated module against its WAT source where wabt is installed.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pilResize, Resample, type Pixels8, type ResampleCode, type Window } from '../src/processing/pil_resample.js';
 import { hasWasmResample } from '../src/processing/pil_resample_wasm.js';
+import { lookupPlanes } from '../src/processing/processor.js';
 import { PIL_RESAMPLE_WASM } from '../src/processing/pil_resample_wasm_module.js';
 import { seededRandom, type Random } from '../src/training/random.js';
 import { REPO_ROOT } from './helpers.js';
@@ -71,6 +73,18 @@ describe('pilResize in WebAssembly SIMD', () => {
   it('equals the JavaScript passes on a photo-sized image, centre crop as the processor asks', () => {
     const src = image(seededRandom(3), 1280, 720, 3);
     for (const filter of FILTERS) assertSame(src, 455, 256, filter, { left: 115, top: 16, width: 224, height: 224 });
+  });
+
+  it('turns bytes into channel planes through the tables as the JavaScript loop does', () => {
+    const random = seededRandom(5);
+    for (const [pixels, channels] of [[1, 1], [7, 2], [224 * 224, 3], [33, 4], [0, 3]] as const) {
+      const data = image(random, pixels, 1, channels).data;
+      const lut = Float32Array.from({ length: 256 * channels }, () => random() * 4 - 2);
+      const wasm = lookupPlanes(data, channels, lut);
+      const js = lookupPlanes(data, channels, lut, { wasm: false });
+      assert.deepEqual(wasm, js, `${pixels} pixels of ${channels} channels`);
+      if (pixels > 0) assert.equal(wasm[pixels * (channels - 1)], lut[(channels - 1) * 256 + data[channels - 1]!], 'last plane starts with pixel 0');
+    }
   });
 
   it('the generated module is the assembled pil_resample.wat (skipped without wabt)', (t) => {

@@ -11,7 +11,7 @@
  * centre crop, which gives the same pixels as resizing everything and cropping afterwards.
  */
 import { check } from '../errors.js';
-import { wasmResample } from './pil_resample_wasm.js';
+import { wasmResample, type KernelOptions } from './pil_resample_wasm.js';
 
 /** Pillow's resampling filter codes (`PIL.Image.Resampling`), as stored in `preprocessor_config.json`. */
 export const Resample = { NEAREST: 0, LANCZOS: 1, BILINEAR: 2, BICUBIC: 3, BOX: 4, HAMMING: 5 } as const;
@@ -260,12 +260,6 @@ function resizeNearest(src: Pixels8, outWidth: number, outHeight: number, window
   return out;
 }
 
-/** Options of {@link pilResize}. */
-export interface ResizeOptions {
-  /** False runs the JavaScript passes even where WebAssembly SIMD is available (tests compare the two). */
-  wasm?: boolean;
-}
-
 /**
  * `Image.resize((outWidth, outHeight), resample)` on an 8-bit image with 1–4 interleaved channels,
  * returning only `window` of the result (the whole image by default). The convolution passes run
@@ -275,7 +269,7 @@ export interface ResizeOptions {
  * @throws MobileNetV2Error for an unknown filter code, non-positive sizes or a window outside the
  *   output.
  */
-export function pilResize(src: Pixels8, outWidth: number, outHeight: number, resample: ResampleCode, window?: Window, options: ResizeOptions = {}): Pixels8 {
+export function pilResize(src: Pixels8, outWidth: number, outHeight: number, resample: ResampleCode, window?: Window, options: KernelOptions = {}): Pixels8 {
   const win = window ?? { left: 0, top: 0, width: outWidth, height: outHeight };
   check(isResampleCode(resample), `resample must be one of Pillow's filter codes 0-5, got ${String(resample)}`);
   check(

@@ -118,4 +118,27 @@
         (local.set $weights (i32.add (local.get $weights) (local.get $ksize)))
         (local.set $nout (i32.sub (local.get $nout) (i32.const 1)))
         (br $row))))
+
+  ;; The processor's last step (processor.ts toPixelValues): `n` pixels of `channels` interleaved
+  ;; bytes at `src` to channel planes of float32 at `out`, each byte through its channel's 256-entry
+  ;; float32 table at `lut` (made in JS, where the rescale and normalise rule lives). Scalar: WASM
+  ;; SIMD has no gather; the gain over JS is the tight loop.
+  (func (export "planes") (param $src i32) (param $n i32) (param $channels i32) (param $lut i32) (param $out i32)
+    (local $c i32) (local $i i32) (local $o i32) (local $end i32)
+    (block $done
+      (loop $channel
+        (br_if $done (i32.ge_u (local.get $c) (local.get $channels)))
+        (local.set $i (i32.add (local.get $src) (local.get $c)))
+        (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+        (block $planeDone
+          (loop $pixel
+            (br_if $planeDone (i32.ge_u (local.get $out) (local.get $end)))
+            (f32.store (local.get $out) (f32.load (i32.add (local.get $lut)
+              (i32.shl (i32.load8_u (local.get $i)) (i32.const 2)))))
+            (local.set $i (i32.add (local.get $i) (local.get $channels)))
+            (local.set $out (i32.add (local.get $out) (i32.const 4)))
+            (br $pixel)))
+        (local.set $lut (i32.add (local.get $lut) (i32.const 1024)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $channel))))
 )

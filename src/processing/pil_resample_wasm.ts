@@ -13,6 +13,13 @@ interface Kernels {
   memory: WebAssembly.Memory;
   rows(src: number, stride: number, nrows: number, channels: number, mask: number, bounds: number, weights: number, wstride: number, nout: number, out: number): void;
   columns(rows: number, rowLength: number, row0: number, bounds: number, weights: number, ksize: number, nout: number, out: number): void;
+  planes(src: number, n: number, channels: number, lut: number, out: number): void;
+}
+
+/** Options of the functions that run these kernels where they can. */
+export interface KernelOptions {
+  /** False runs the JavaScript code even where WebAssembly SIMD is available (tests compare the two). */
+  wasm?: boolean;
 }
 
 /** Room after each buffer: the kernels read and write whole vectors past the ends. */
@@ -81,45 +88,73 @@ function pairMask(channels: number): Uint8Array {
 }
 
 /**
- * The horizontal pass over source rows `[row0, row1)`, then the vertical pass when `vertical` is
- * given, for the output pixels of `window`: what pil_resample.ts's resampleRows and resampleColumns
- * give. Undefined when WebAssembly SIMD is not available or its memory cannot grow this far.
+ * Runs `job` with buffers of `sizes` bytes laid out one after the other in the module's memory
+ * (16-byte aligned, each with {@link SLACK} after it), `at` their offsets. Undefined when
+ * WebAssembly SIMD is not available or its memory cannot grow this far.
  */
-export function wasmResample(src: Pixels8, horizontal: Coefficients, vertical: Coefficients | undefined, row0: number, row1: number, window: Window): Uint8Array | undefined {
+function inMemory<T>(sizes: readonly number[], job: (k: Kernels, at: number[]) => T): T | undefined {
   const k = kernels();
   if (!k) return undefined;
-  const { data, width, channels } = src;
-  const stride = width * channels;
-  const rowLength = window.width * channels;
-  const [hBounds, hWeights] = pairTables(horizontal, window.left, window.width, channels);
-  const [vBounds, vWeights] = vertical ? tables(vertical, window.top, window.height) : [new Int32Array(0), new Int32Array(0)];
-  // Buffers one after the other, 16-byte aligned: tables, source rows, horizontal output, output.
-  const sizes = [16, hBounds.byteLength, hWeights.byteLength, vBounds.byteLength, vWeights.byteLength,
-    (row1 - row0) * stride, (row1 - row0) * rowLength, vertical ? window.height * rowLength : 0];
   const at: number[] = [];
   let end = 0;
   for (const size of sizes) {
     at.push(end);
     end += Math.ceil((size + SLACK) / 16) * 16;
   }
-  const [mask, hb, hw, vb, vw, source, mid, out] = at as [number, number, number, number, number, number, number, number];
   try {
     const grow = Math.ceil(end / PAGE) - k.memory.buffer.byteLength / PAGE;
     if (grow > 0) k.memory.grow(grow);
   } catch {
-    return undefined; // RangeError: no memory this large; the JavaScript passes may still manage
+    return undefined; // RangeError: no memory this large; the JavaScript code may still manage
   }
-  const { buffer } = k.memory;
-  new Int32Array(buffer, hb, hBounds.length).set(hBounds);
-  new Int16Array(buffer, hw, hWeights.length).set(hWeights);
-  new Int32Array(buffer, vb, vBounds.length).set(vBounds);
-  new Int32Array(buffer, vw, vWeights.length).set(vWeights);
-  const heap = new Uint8Array(buffer);
-  heap.set(pairMask(channels), mask);
-  heap.set(data.subarray(row0 * stride, row1 * stride), source);
-  k.rows(source, stride, row1 - row0, channels, mask, hb, hw, pairBytes(horizontal), window.width, mid);
-  if (vertical) k.columns(mid, rowLength, row0, vb, vw, vertical.ksize, window.height, out);
-  const result = vertical ? heap.slice(out, out + window.height * rowLength) : heap.slice(mid, mid + (row1 - row0) * rowLength);
-  if (buffer.byteLength > KEEP_BYTES) kept = undefined;
+  const result = job(k, at);
+  if (k.memory.buffer.byteLength > KEEP_BYTES) kept = undefined;
   return result;
+}
+
+/**
+ * The horizontal pass over source rows `[row0, row1)`, then the vertical pass when `vertical` is
+ * given, for the output pixels of `window`: what pil_resample.ts's resampleRows and resampleColumns
+ * give. Undefined when WebAssembly SIMD is not available or its memory cannot grow this far.
+ */
+export function wasmResample(src: Pixels8, horizontal: Coefficients, vertical: Coefficients | undefined, row0: number, row1: number, window: Window): Uint8Array | undefined {
+  const { data, width, channels } = src;
+  const stride = width * channels;
+  const rowLength = window.width * channels;
+  const [hBounds, hWeights] = pairTables(horizontal, window.left, window.width, channels);
+  const [vBounds, vWeights] = vertical ? tables(vertical, window.top, window.height) : [new Int32Array(0), new Int32Array(0)];
+  // Tables, source rows, horizontal output, output.
+  const sizes = [16, hBounds.byteLength, hWeights.byteLength, vBounds.byteLength, vWeights.byteLength,
+    (row1 - row0) * stride, (row1 - row0) * rowLength, vertical ? window.height * rowLength : 0];
+  return inMemory(sizes, (k, at) => {
+    const [mask, hb, hw, vb, vw, source, mid, out] = at as [number, number, number, number, number, number, number, number];
+    const { buffer } = k.memory;
+    new Int32Array(buffer, hb, hBounds.length).set(hBounds);
+    new Int16Array(buffer, hw, hWeights.length).set(hWeights);
+    new Int32Array(buffer, vb, vBounds.length).set(vBounds);
+    new Int32Array(buffer, vw, vWeights.length).set(vWeights);
+    const heap = new Uint8Array(buffer);
+    heap.set(pairMask(channels), mask);
+    heap.set(data.subarray(row0 * stride, row1 * stride), source);
+    k.rows(source, stride, row1 - row0, channels, mask, hb, hw, pairBytes(horizontal), window.width, mid);
+    if (!vertical) return heap.slice(mid, mid + (row1 - row0) * rowLength);
+    k.columns(mid, rowLength, row0, vb, vw, vertical.ksize, window.height, out);
+    return heap.slice(out, out + window.height * rowLength);
+  });
+}
+
+/**
+ * Interleaved bytes (`channels` per pixel) to channel planes of float32, each byte `v` of channel
+ * `c` becoming `lut[c * 256 + v]`: the processor's rescale + normalise + HWC → CHW. Undefined
+ * when WebAssembly SIMD is not available or its memory cannot grow this far.
+ */
+export function wasmPlanes(data: Uint8Array, channels: number, lut: Float32Array): Float32Array | undefined {
+  const n = data.length / channels;
+  return inMemory([data.length, lut.byteLength, data.length * 4], (k, at) => {
+    const [src, table, out] = at as [number, number, number];
+    new Uint8Array(k.memory.buffer).set(data, src);
+    new Float32Array(k.memory.buffer, table, lut.length).set(lut);
+    k.planes(src, n, channels, table, out);
+    return new Float32Array(k.memory.buffer.slice(out, out + data.length * 4));
+  });
 }
