@@ -1,11 +1,12 @@
-;; The two convolution passes of Pillow's ImagingResample (see pil_resample.ts) in WebAssembly SIMD.
+;; The two convolution passes of Pillow's ImagingResample (see pil_resample.ts) in WebAssembly SIMD,
+;; and the processor's table lookup into float32 channel planes.
 ;; Source of pil_resample_wasm_module.ts: edit this, then `npm run build:wasm`.
 ;;
 ;; Same bits as the JavaScript passes: uint8 pixels times int32 weights summed in int32 lanes from
 ;; 1 << 21 with wrapping adds (the JS `| 0`); then `>> 22` and two saturating narrowings, which
 ;; clamp to 0..255 exactly as clip8 does (the shifted sum lies in -512..511).
 ;;
-;; Both kernels read up to 15 bytes past their input and write up to 15 bytes past their output
+;; The two passes read up to 15 bytes past their input and write up to 15 bytes past their output
 ;; (whole vectors); the caller leaves that much room after each buffer.
 (module
   (memory (export "memory") 1)
