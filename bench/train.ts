@@ -1,9 +1,10 @@
 /**
  * The training benchmark: `mobilenet-v2 train` on the 600 flowers images and (with
  * `--train-large`) on 20 000 distinct synthetic copies of them — embedding images/s, seconds per
- * epoch, peak RSS — and val top-1 of the default head against `--augment 2` on the flowers split.
- * Each run is a fresh CLI process with its own empty embedding cache, so the backbone runs on
- * every image and each peak RSS is the run's own.
+ * epoch, peak RSS — and val top-1 of the default head against `--augment 2` on the flowers split;
+ * with `--train-fine-tune`, `--fine-tune 1, 2, 4` on the flowers split (seconds per fine-tuning
+ * epoch, val top-1), with and without `--augment 2`. Each run is a fresh CLI process with its own
+ * empty embedding cache, so the backbone runs on every image and each peak RSS is the run's own.
  */
 import { spawnSync } from 'node:child_process';
 import { link, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -30,6 +31,8 @@ export interface TrainingRow {
   readonly embedding_images_per_s: number;
   readonly seconds_per_epoch: number | null;
   readonly epochs: number;
+  /** Seconds per fine-tuning epoch (`--fine-tune` rows only). */
+  readonly finetune_seconds_per_epoch: number | null;
   readonly peak_rss_mb: number;
   readonly wall_s: number;
   /** Top-1 on the flowers val folder (accuracy rows only). */
@@ -40,6 +43,7 @@ interface Report {
   images: { train: number; val: number };
   epochs: unknown[];
   timings: { imagesPerSecond: number; secondsPerEpoch: number | null };
+  fineTune: { secondsPerEpoch: number | null } | null;
   peakRssBytes: number;
 }
 
@@ -62,7 +66,8 @@ function trainRow(name: string, dataDir: string, work: string, flags: readonly s
   return {
     name, images: report.images.train + report.images.val, embedding_images_per_s: round(report.timings.imagesPerSecond),
     seconds_per_epoch: report.timings.secondsPerEpoch === null ? null : round(report.timings.secondsPerEpoch, 3),
-    epochs: report.epochs.length, peak_rss_mb: round(report.peakRssBytes / 2 ** 20), wall_s: round(wall), val_top1: top1,
+    epochs: report.epochs.length, finetune_seconds_per_epoch: typeof report.fineTune?.secondsPerEpoch === 'number' ? round(report.fineTune.secondsPerEpoch, 2) : null,
+    peak_rss_mb: round(report.peakRssBytes / 2 ** 20), wall_s: round(wall), val_top1: top1,
   };
 }
 
@@ -114,6 +119,8 @@ async function syntheticFlowers(dir: string, count: number): Promise<string> {
 export interface TrainingBenchOptions {
   /** Also run the 20 000-image case (about 10–20 minutes on 2 cores). */
   readonly large?: boolean;
+  /** Also fine-tune 1, 2 and 4 blocks on the flowers split (about 15 minutes on 2 cores). */
+  readonly fineTune?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -129,6 +136,13 @@ export async function runTrainingBenchmark(options: TrainingBenchOptions = {}): 
     rows.push(trainRow('flowers-head', join(FLOWERS, 'train'), work, [], true));
     log(`training: flowers split, --augment ${AUGMENT}`);
     rows.push(trainRow(`flowers-augment-${AUGMENT}`, join(FLOWERS, 'train'), work, ['--augment', String(AUGMENT)], true));
+    if (options.fineTune) {
+      for (const [blocks, augment] of [[1, 0], [2, 0], [4, 0], [2, AUGMENT]] as const) {
+        const name = `flowers-finetune-${blocks}${augment ? `-augment-${augment}` : ''}`;
+        log(`training: flowers split, --fine-tune ${blocks}${augment ? ` --augment ${augment}` : ''}`);
+        rows.push(trainRow(name, join(FLOWERS, 'train'), work, ['--fine-tune', String(blocks), '--augment', String(augment)], true));
+      }
+    }
     if (options.large) {
       log(`training: writing ${LARGE_IMAGES} synthetic images`);
       const large = await syntheticFlowers(join(work, 'large'), LARGE_IMAGES);
@@ -143,9 +157,9 @@ export async function runTrainingBenchmark(options: TrainingBenchOptions = {}): 
 
 /** The training rows as a text table. */
 export function formatTraining(rows: readonly TrainingRow[]): string {
-  const header = ['training run', 'images', 'embed images/s', 's/epoch', 'epochs', 'peak RSS MB', 'wall s', 'val top-1'];
+  const header = ['training run', 'images', 'embed images/s', 's/epoch', 'epochs', 'fine-tune s/epoch', 'peak RSS MB', 'wall s', 'val top-1'];
   const lines = rows.map((r) => [
-    r.name, String(r.images), r.embedding_images_per_s.toFixed(1), r.seconds_per_epoch?.toFixed(3) ?? '-', String(r.epochs),
+    r.name, String(r.images), r.embedding_images_per_s.toFixed(1), r.seconds_per_epoch?.toFixed(3) ?? '-', String(r.epochs), r.finetune_seconds_per_epoch?.toFixed(2) ?? '-',
     r.peak_rss_mb.toFixed(0), r.wall_s.toFixed(1), r.val_top1 === null ? '' : r.val_top1.toFixed(3),
   ]);
   return `${formatTable(header, lines).join('\n')}\n`;

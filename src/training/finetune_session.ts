@@ -207,11 +207,6 @@ export class FineTuner {
     }
   }
 
-  /** A copy of every tensor and count, to restore the best epoch's. */
-  snapshot(): { tensors: Map<string, Float32Array>; batchesTracked: Map<string, bigint> } {
-    return { tensors: new Map([...this.tensors].map(([k, v]) => [k, v.slice()])), batchesTracked: new Map(this.batchesTracked) };
-  }
-
   /** Releases both sessions. */
   async release(): Promise<void> {
     await Promise.all([this.train.release(), this.evaluation.release()]);

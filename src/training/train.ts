@@ -79,9 +79,12 @@ export interface TrainingReport {
   readonly skipped: Array<{ image: string; reason: string }>;
   readonly epochs: EpochLog[];
   readonly bestEpoch: number | null;
-  /** Fine-tuning of the last blocks after the head (null: the head alone); epoch 0 is the head on the pretrained blocks. */
+  /**
+   * Fine-tuning of the last blocks after the head (null: the head alone): its epochs, and the
+   * validation loss and accuracy before it (the head on the pretrained blocks).
+   */
   readonly fineTune: {
-    blocks: number; settings: Required<FineTuneOptions>; epochs: EpochLog[]; bestEpoch: number; secondsPerEpoch: number | null;
+    blocks: number; settings: Required<FineTuneOptions>; epochs: EpochLog[]; before: { loss: number; accuracy: number } | null; secondsPerEpoch: number | null;
   } | null;
   /** The validation set scored with the saved model (or the k-NN index). */
   readonly validation: EvaluationResult | null;
@@ -241,11 +244,11 @@ async function fitFineTunedModel(
     ...(options.session ? { session: options.session } : {}), onFineTuneEpoch: (log) => options.onFineTuneEpoch?.(log),
   });
   tuned.head.epochs.forEach((e) => options.onEpoch?.(e));
-  const { epochs, bestEpoch } = tuned.log;
+  const { epochs, before } = tuned.log;
   return {
     model: tuned.model, validation: tuned.validation, epochs: tuned.head.epochs, bestEpoch: tuned.head.bestEpoch, knn: null,
     settings: { ...HEAD_DEFAULTS, ...definedOf(options), seed },
-    fineTune: { blocks: tuned.settings.blocks, settings: tuned.settings, epochs, bestEpoch, secondsPerEpoch: meanSeconds(epochs) },
+    fineTune: { blocks: tuned.settings.blocks, settings: tuned.settings, epochs, before, secondsPerEpoch: meanSeconds(epochs) },
   };
 }
 

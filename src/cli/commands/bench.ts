@@ -13,6 +13,7 @@ interface BenchFlags {
   segmentationModel?: string;
   train?: boolean;
   trainLarge?: boolean;
+  trainFineTune?: boolean;
 }
 
 /** Registers the `bench` command. */
@@ -26,6 +27,7 @@ export function register(program: Command): void {
     .option('--segmentation-model <dir>', 'segmentation checkpoint folder, timed at 513×513 (default: the shipped DeepLabV3)')
     .option('--train', 'run only the training benchmark (train on the flowers fixture: embedding images/s, s/epoch, peak RSS, head vs --augment accuracy)')
     .option('--train-large', 'add the 20 000-image training case (10-20 minutes on 2 cores)')
+    .option('--train-fine-tune', 'add train --fine-tune 1, 2, 4 on the flowers split, with and without --augment (about 15 minutes on 2 cores)')
     .action(async (flags: BenchFlags) => {
       let harness: typeof import('../../../bench/harness.js');
       let report: typeof import('../../../bench/report.js');
@@ -39,7 +41,9 @@ export function register(program: Command): void {
       const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
       // A full run includes the training benchmark; --quick leaves it out, --train runs only it.
       const result = flags.train ? null : await harness.runBenchmark({ quick: flags.quick, model: flags.model, segmentationModel: flags.segmentationModel, log });
-      const trained = flags.train || flags.trainLarge || !flags.quick ? await training.runTrainingBenchmark({ large: flags.trainLarge, log }) : null;
+      const trained = flags.train || flags.trainLarge || flags.trainFineTune || !flags.quick
+        ? await training.runTrainingBenchmark({ large: flags.trainLarge, fineTune: flags.trainFineTune, log })
+        : null;
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ ...result, ...(trained ? { training: trained } : {}) }, null, 2)}\n`);
         return;

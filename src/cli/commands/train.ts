@@ -87,7 +87,7 @@ export function register(program: Command): void {
     .option('--method <method>', 'head (train the linear classifier), imprint (class means) or knn (nearest neighbours)', method, 'head')
     .option('--keep-classes', "keep the base model's classes and add the new ones after them")
     .option('--fine-tune <k>', 'after the head, also train the last K inverted-residual blocks and conv_1x1 with it (0 = the head alone)', blockCount, 0)
-    .option('--fine-tune-epochs <n>', `most fine-tuning epochs (default ${FINE_TUNE_DEFAULTS.epochs}; early stopping on validation loss)`, positiveInteger)
+    .option('--fine-tune-epochs <n>', `fine-tuning epochs (default ${FINE_TUNE_DEFAULTS.epochs})`, positiveInteger)
     .option('--fine-tune-lr <x>', `peak AdamW learning rate of fine-tuning (default ${FINE_TUNE_DEFAULTS.lr})`, positiveNumber)
     .option('--batch-norm <mode>', `BatchNorm while fine-tuning: frozen (running statistics) or train (batch statistics, running ones updated) (default ${FINE_TUNE_DEFAULTS.batchNorm})`, batchNorm)
     .option('--seed <n>', 'seed of the split, augmentation and training', wholeNumber, HEAD_DEFAULTS.seed)
@@ -126,7 +126,7 @@ export function register(program: Command): void {
       process.stdout.write(`${flags.output}: ${r.method} classifier for ${r.classes.length} classes (${r.classes.join(', ')})${r.keepClasses ? ' added to the base classes' : ''}\n`
         + `  images: ${r.images.train} train, ${r.images.val} validation, ${skipped} skipped, ${r.images.fromCache} from the cache\n`
         + (r.bestEpoch !== null ? `  epochs: ${r.epochs.length} run, best ${r.bestEpoch}\n` : '')
-        + (r.fineTune ? `  fine-tuned the last ${r.fineTune.blocks} block${r.fineTune.blocks > 1 ? 's' : ''}: ${r.fineTune.epochs.length} epochs run, best ${r.fineTune.bestEpoch}, ${r.fineTune.secondsPerEpoch?.toFixed(1) ?? '-'} s/epoch\n` : '')
+        + (r.fineTune ? `  fine-tuned the last ${r.fineTune.blocks} block${r.fineTune.blocks > 1 ? 's' : ''}: ${r.fineTune.epochs.length} epochs, ${r.fineTune.secondsPerEpoch?.toFixed(1) ?? '-'} s/epoch; validation top-1 before: ${pct(r.fineTune.before?.accuracy)}\n` : '')
         + `  validation top-1: ${pct(r.validation?.top1)}\n`
         + `  time: ${r.timings.embeddingSeconds.toFixed(1)} s embedding, ${r.timings.trainingSeconds.toFixed(1)} s training\n`);
     });
