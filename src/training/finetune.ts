@@ -17,7 +17,7 @@ import { seededRandom, shuffle, type Random } from './random.js';
 export interface FineTuneOptions {
   /** Inverted-residual blocks trained with `conv_1x1` and the head (the last ones; 1..15). */
   readonly blocks: number;
-  /** Most epochs. */
+  /** Epochs (the learning rate follows the head's schedule over them). */
   readonly epochs?: number;
   /** Peak AdamW learning rate. */
   readonly lr?: number;
@@ -25,15 +25,14 @@ export interface FineTuneOptions {
   readonly batchSize?: number;
   /** Decoupled weight decay of the conv and classifier weights. */
   readonly weightDecay?: number;
-  /** BatchNorm in training mode or frozen (see {@link FINE_TUNE_DEFAULTS}). */
+  /** BatchNorm in training mode or frozen (see {@link BatchNormMode}). */
   readonly batchNorm?: BatchNormMode;
-  /** Momentum of the running statistics with `batchNorm: 'train'` (PyTorch's meaning). */
-  readonly momentum?: number;
   /**
-   * Mixup of block inputs (manifold mixup): each image's input and target mixed with another
-   * image's of the batch, weight λ ~ Beta(α, α) with this α in (0, 1]; 0 turns it off.
+   * Momentum of the running statistics with `batchNorm: 'train'`, in PyTorch's meaning
+   * (`running = (1 − m)·running + m·batch`). The default is PyTorch's 0.1; transformers' module
+   * declares 0.997 (TF's decay taken as PyTorch's momentum), which leaves the last batch's statistics.
    */
-  readonly mixup?: number;
+  readonly momentum?: number;
 }
 
 /**
@@ -42,7 +41,7 @@ export interface FineTuneOptions {
  * overfit them within a few epochs at 1e-4), and frozen BatchNorm (see {@link BatchNormMode}).
  */
 export const FINE_TUNE_DEFAULTS: Readonly<Required<Omit<FineTuneOptions, 'blocks'>>> = Object.freeze({
-  epochs: 20, lr: 1e-5, batchSize: 32, weightDecay: 0.01, batchNorm: 'frozen', momentum: 0.1, mixup: 0,
+  epochs: 20, lr: 1e-5, batchSize: 32, weightDecay: 0.01, batchNorm: 'frozen', momentum: 0.1,
 });
 
 /** Block inputs of a set of images: each image's views (plain first) and its class. */
@@ -76,34 +75,12 @@ export function fineTuneSettings(options: FineTuneOptions): Required<FineTuneOpt
   check(o.weightDecay >= 0 && o.lr * o.weightDecay < 1, `fine-tune weight decay must be at least 0 and below 1 / learning rate, got ${o.weightDecay}`);
   check(o.batchNorm === 'train' || o.batchNorm === 'frozen', `batch norm mode must be train or frozen, got ${JSON.stringify(o.batchNorm)}`);
   check(o.momentum > 0 && o.momentum <= 1, `batch norm momentum must be in (0, 1], got ${o.momentum}`);
-  check(o.mixup >= 0 && o.mixup <= 1, `mixup α must be in [0, 1], got ${o.mixup}`);
   return o;
 }
 
-/** λ ~ Beta(α, α) for α ≤ 1 (Jöhnk's method). */
-function beta(alpha: number, random: Random): number {
-  for (;;) {
-    const x = random() ** (1 / alpha);
-    const y = random() ** (1 / alpha);
-    if (x + y <= 1 && x + y > 0) return x / (x + y);
-  }
-}
-
-/** Mixes each row of `rows` (`width` values each) with the row `partner[b]`, weight `weights[b]` on its own. */
-function mixRows(rows: Float32Array, width: number, partner: readonly number[], weights: readonly number[]): void {
-  const original = rows.slice();
-  partner.forEach((p, b) => {
-    const w = weights[b]!;
-    for (let j = 0; j < width; j++) rows[b * width + j] = w * original[b * width + j]! + (1 - w) * original[p * width + j]!;
-  });
-}
-
-/**
- * A batch of the images `indices` (view chosen by `view`), targets smoothed by `smoothing`, mixed
- * up when `mixup` > 0, and a fresh dropout mask.
- */
+/** A batch of the images `indices` (view chosen by `view`), targets smoothed by `smoothing`, a fresh dropout mask. */
 export function makeBatch(
-  tuner: FineTuner, set: MapSet, indices: readonly number[], view: (image: number) => Float32Array, shared: SharedSettings, random: Random, mixup = 0,
+  tuner: FineTuner, set: MapSet, indices: readonly number[], view: (image: number) => Float32Array, shared: SharedSettings, random: Random,
 ): FineTuneBatch {
   const { classes, channels } = tuner.layout;
   const size = indices.length;
@@ -114,16 +91,6 @@ export function makeBatch(
     inputs.set(b === 0 ? first : view(image), b * first.length);
     targets[b * classes + set.labels[image]!]! += 1 - shared.labelSmoothing;
   });
-  if (mixup > 0) {
-    const partner = shuffle(indices.map((_, b) => b), random);
-    // The larger share goes to the image's own label, so every image stays mostly itself.
-    const weights = partner.map(() => {
-      const l = beta(mixup, random);
-      return Math.max(l, 1 - l);
-    });
-    mixRows(inputs, first.length, partner, weights);
-    mixRows(targets, classes, partner, weights);
-  }
   const keep = 1 / (1 - shared.dropout);
   const dropoutMask = Float32Array.from({ length: size * channels }, () => (random() < shared.dropout ? 0 : keep));
   return { inputs, size, targets, dropoutMask };
@@ -168,7 +135,7 @@ export async function fineTune(
     for (let start = 0; start < order.length; start += o.batchSize) {
       const end = order.length - (start + o.batchSize) === 1 ? order.length : Math.min(order.length, start + o.batchSize);
       const indices = order.slice(start, end);
-      const batch = makeBatch(tuner, train, indices, pickView, shared, random, o.mixup);
+      const batch = makeBatch(tuner, train, indices, pickView, shared, random);
       const { loss, logits } = await tuner.step(batch, { lr, weightDecay: o.weightDecay });
       tally.loss += loss * indices.length;
       indices.forEach((image, b) => {

@@ -15,7 +15,13 @@ import { GraphBuilder, type FloatType } from '../onnx/graph_builder.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { TrainingOps, type Act, type Backward, type GradientSink, type NormKeys, type NormStats, type Pads } from './finetune_ops.js';
 
-/** How BatchNorm behaves while fine-tuning. */
+/**
+ * How BatchNorm behaves while fine-tuning. `frozen` is the default: it works on every checkpoint
+ * (those converted from TFLite, the shipped one included, carry BatchNorm folded into the
+ * convolutions: running mean 0, variance 1), training computes what the saved model will, an
+ * image's output does not depend on the others in its batch, and on the flowers split it scored
+ * as well as `train` (bench/README.md).
+ */
 export type BatchNormMode =
   /** PyTorch's training mode: normalise by batch statistics, update the running ones. */
   | 'train'
@@ -151,8 +157,8 @@ export interface FineTuneGraphOptions {
  */
 export function buildFineTuneGraph(config: MobileNetV2Config, layout: FineTuneLayout, options: FineTuneGraphOptions): ModelProto {
   const g = new GraphBuilder({ float: options.float ?? 'float32' });
-  const ops = new TrainingOps(g);
   const training = options.mode === 'train';
+  const ops = new TrainingOps(g, training);
   const stats: NormStats = training && options.batchNorm === 'train' ? 'batch' : 'running';
   const grads: GradientSink = (key, grad) => {
     const shape = layout.parameters.find((p) => p.key === key)!.shape;

@@ -52,7 +52,8 @@ export class TrainingOps {
   /** Batch size as a float `[1]`, read from the input's shape. */
   private batchSize = '';
 
-  constructor(readonly g: GraphBuilder) {}
+  /** `training`: the graph will have a backward pass (evaluation graphs emit only what the forward needs). */
+  constructor(readonly g: GraphBuilder, private readonly training: boolean) {}
 
   /** Declares the `[batch, C, H, W]` input `name` and returns it channels-last. */
   input(name: string, [c, h, w]: readonly [number, number, number]): Act {
@@ -97,16 +98,15 @@ export class TrainingOps {
     const taps = g.node('Transpose', [g.node('Reshape', [g.input(weight, [x.c, 1, 3, 3]), g.int64s([x.c, 9])], `${name}.w9`)], `${name}.taps`, { perm: [1, 0] });
     const offsets = Array.from({ length: 9 }, (_, k) => [Math.floor(k / 3) * dilation, (k % 3) * dilation] as const);
     const tapWeight = offsets.map((_, k) => g.node('Gather', [taps, g.int64s([k])], `${name}.tap${k}.w`, { axis: 0 }));
-    const shifted = offsets.map(([i, j], k) => g.node('Slice', [
+    const taps9 = offsets.map(([i, j], k) => g.node('Slice', [
       padded, g.int64s([i, j]), g.int64s([i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1]), g.int64s([1, 2]), g.int64s([stride, stride]),
     ], `${name}.tap${k}`));
-    const y = g.node('Sum', shifted.map((t, k) => g.node('Mul', [t, tapWeight[k]!], `${name}.tap${k}.y`)), name);
+    const y = g.node('Sum', taps9.map((t, k) => g.node('Mul', [t, tapWeight[k]!], `${name}.tap${k}.y`)), name);
     const backward: Backward = (dy) => {
-      const perTap = shifted.map((t, k) => g.node('ReduceSum', [g.node('Mul', [dy, t], `${name}.tap${k}.dyx`), g.int64s(SPATIAL)], `${name}.tap${k}.dw`, { keepdims: 1 }));
-      const dw9 = g.node('Reshape', [g.node('Concat', perTap, `${name}.dw_taps`, { axis: 0 }), g.int64s([9, x.c])], `${name}.dw9`);
-      grads(weight, g.node('Reshape', [g.node('Transpose', [dw9], `${name}.dw_t`, { perm: [1, 0] }), g.int64s([x.c, 1, 3, 3])], `${name}.dw`));
-      // Each output position took its input from `stride` apart: spread dy out with zeros between
-      // (the transposed convolution), then add each tap's share back at its offset.
+      // Each output position took its input from `stride` apart: spread dy out with zeros between,
+      // then place it at each tap's offset in the padded input (the transposed convolution). The
+      // same placed gradient gives the tap's weight gradient (against the padded input, which is
+      // kept anyway, so the forward's nine slices need not be) and its share of dx.
       const hs = stride * (ho - 1) + 1;
       const ws = stride * (wo - 1) + 1;
       const spread = stride === 1 ? dy : g.node('Slice', [
@@ -116,9 +116,11 @@ export class TrainingOps {
         ], `${name}.dy_spread_full`),
         g.int64s([0, 0]), g.int64s([hs, ws]), g.int64s([1, 2]),
       ], `${name}.dy_spread`);
-      const dxp = g.node('Sum', offsets.map(([i, j], k) => g.node('Pad', [
-        g.node('Mul', [spread, tapWeight[k]!], `${name}.tap${k}.dx`), g.int64s([0, i, j, 0, 0, hp - i - hs, wp - j - ws, 0]),
-      ], `${name}.tap${k}.dxp`)), `${name}.dxp`);
+      const placed = offsets.map(([i, j], k) => g.node('Pad', [spread, g.int64s([0, i, j, 0, 0, hp - i - hs, wp - j - ws, 0])], `${name}.tap${k}.placed`));
+      const perTap = placed.map((p, k) => g.node('ReduceSum', [g.node('Mul', [p, padded], `${name}.tap${k}.dyx`), g.int64s(SPATIAL)], `${name}.tap${k}.dw`, { keepdims: 1 }));
+      const dw9 = g.node('Reshape', [g.node('Concat', perTap, `${name}.dw_taps`, { axis: 0 }), g.int64s([9, x.c])], `${name}.dw9`);
+      grads(weight, g.node('Reshape', [g.node('Transpose', [dw9], `${name}.dw_t`, { perm: [1, 0] }), g.int64s([x.c, 1, 3, 3])], `${name}.dw`));
+      const dxp = g.node('Sum', placed.map((p, k) => g.node('Mul', [p, tapWeight[k]!], `${name}.tap${k}.dx`)), `${name}.dxp`);
       return padded === x.name ? dxp : g.node('Slice', [dxp, g.int64s([top, left]), g.int64s([top + x.h, left + x.w]), g.int64s([1, 2])], `${name}.dx`);
     };
     return [{ name: y, h: ho, w: wo, c: x.c }, backward];
@@ -164,17 +166,19 @@ export class TrainingOps {
     return [{ ...y, name: z }, backward];
   }
 
-  /** ReLU6 (`relu6`), ReLU (`relu`) or nothing (`none`); the backward passes the gradient where the input was inside the linear range. */
+  /**
+   * ReLU6 (`relu6`), ReLU (`relu`) or nothing (`none`); the backward passes the gradient where the
+   * input was inside the linear range. For training, that boolean mask is taken in the forward
+   * pass, so the input need not be held until the backward.
+   */
   activation(z: Act, kind: 'relu6' | 'relu' | 'none', name: string): [Act, Backward] {
     const { g } = this;
     if (kind === 'none') return [z, (d) => d];
     const a = kind === 'relu6' ? g.node('Clip', [z.name, g.scalar(0), g.scalar(6)], `${name}.relu6`) : g.node('Relu', [z.name], `${name}.relu`);
-    const backward: Backward = (da) => {
-      let open = g.node('Greater', [z.name, g.scalar(0)], `${name}.above0`);
-      if (kind === 'relu6') open = g.node('And', [open, g.node('Less', [z.name, g.scalar(6)], `${name}.below6`)], `${name}.linear`);
-      return g.node('Mul', [da, g.node('Cast', [open], `${name}.mask`, { to: g.floatType })], `${name}.dz`);
-    };
-    return [{ ...z, name: a }, backward];
+    if (!this.training) return [{ ...z, name: a }, () => ''];
+    let open = g.node('Greater', [z.name, g.scalar(0)], `${name}.above0`);
+    if (kind === 'relu6') open = g.node('And', [open, g.node('Less', [z.name, g.scalar(6)], `${name}.below6`)], `${name}.linear`);
+    return [{ ...z, name: a }, (da) => g.node('Where', [open, da, g.scalar(0)], `${name}.dz`)];
   }
 
   /** The residual connection's sum. */

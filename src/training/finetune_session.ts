@@ -207,6 +207,19 @@ export class FineTuner {
     }
   }
 
+  /** A copy of every tensor and count. */
+  state(): { tensors: Map<string, Float32Array>; batchesTracked: Map<string, bigint> } {
+    return { tensors: new Map([...this.tensors].map(([k, v]) => [k, v.slice()])), batchesTracked: new Map(this.batchesTracked) };
+  }
+
+  /** Starts over from `state` (as {@link state} gave it): its tensors and counts, AdamW's moments and step count cleared. */
+  restart(state: ReturnType<FineTuner['state']>): void {
+    for (const [k, v] of state.tensors) this.tensors.set(k, v.slice());
+    for (const [k, v] of state.batchesTracked) this.batchesTracked.set(k, v);
+    this.moments.clear();
+    this.steps = 0;
+  }
+
   /** Releases both sessions. */
   async release(): Promise<void> {
     await Promise.all([this.train.release(), this.evaluation.release()]);

@@ -80,11 +80,13 @@ export interface TrainingReport {
   readonly epochs: EpochLog[];
   readonly bestEpoch: number | null;
   /**
-   * Fine-tuning of the last blocks after the head (null: the head alone): its epochs, and the
-   * validation loss and accuracy before it (the head on the pretrained blocks).
+   * Fine-tuning of the last blocks after the head (null: the head alone): the epochs of the run on
+   * the training images, the validation loss and accuracy before it (the held-out head on the
+   * pretrained blocks), and whether the saved model was fine-tuned again on every image (`refit`).
    */
   readonly fineTune: {
-    blocks: number; settings: Required<FineTuneOptions>; epochs: EpochLog[]; before: { loss: number; accuracy: number } | null; secondsPerEpoch: number | null;
+    blocks: number; settings: Required<FineTuneOptions>; epochs: EpochLog[]; before: { loss: number; accuracy: number } | null;
+    refit: boolean; secondsPerEpoch: number | null;
   } | null;
   /** The validation set scored with the saved model (or the k-NN index). */
   readonly validation: EvaluationResult | null;
@@ -248,7 +250,7 @@ async function fitFineTunedModel(
   return {
     model: tuned.model, validation: tuned.validation, epochs: tuned.head.epochs, bestEpoch: tuned.head.bestEpoch, knn: null,
     settings: { ...HEAD_DEFAULTS, ...definedOf(options), seed },
-    fineTune: { blocks: tuned.settings.blocks, settings: tuned.settings, epochs, before, secondsPerEpoch: meanSeconds(epochs) },
+    fineTune: { blocks: tuned.settings.blocks, settings: tuned.settings, epochs, before, refit: tuned.refit, secondsPerEpoch: meanSeconds(epochs) },
   };
 }
 

@@ -1,8 +1,10 @@
 /**
  * `trainClassifier` with `fineTune: K`: from the cached inputs of block 16 − K, the head is first
  * trained as without fine-tuning (on the pooled features the evaluation graph computes from those
- * inputs), then the last K blocks, `conv_1x1` and the head train together (finetune.ts), and the
- * result is the base model with those tensors replaced: an ordinary transformers checkpoint.
+ * inputs), then the last K blocks, `conv_1x1` and the head train together (finetune.ts): once
+ * from the held-out head on the training images, scored on the validation images, and (as the
+ * head's refit) once more from the refitted head on all of them. The result is the base model with
+ * those tensors replaced: an ordinary transformers checkpoint.
  */
 import { MobileNetV2Error } from '../errors.js';
 import type { MobileNetV2ForImageClassification, AnyMobileNetV2Model } from '../model/modeling_mobilenet_v2.js';
@@ -16,6 +18,7 @@ import { fineTune, fineTuneSettings, type FineTuneLog, type FineTuneOptions, typ
 import { fineTuneLayout } from './finetune_graph.js';
 import { FineTuner } from './finetune_session.js';
 import { trainHead, type EpochLog, type HeadOptions, type HeadResult } from './head.js';
+import type { LinearHead } from './linear.js';
 import type { EvaluationResult } from './metrics.js';
 import { toVectors, validate } from './vectors.js';
 
@@ -26,8 +29,10 @@ export interface FineTuned {
   readonly head: HeadResult;
   readonly log: FineTuneLog;
   readonly settings: Required<FineTuneOptions>;
-  /** The validation set scored with the kept tensors. */
+  /** The validation set scored after fine-tuning on the training images alone. */
   readonly validation: EvaluationResult | null;
+  /** Whether the saved model was then fine-tuned again on the training and validation images together. */
+  readonly refit: boolean;
 }
 
 /** `maps` in batches of `batchSize`, each one flat `[B, C, H, W]` input. */
@@ -89,14 +94,23 @@ export async function fitFineTuned(
       toVectors({ items: trainSet.items, views: pooled.train }, classes, 'weighted'), toVectors({ items: valSet.items, views: pooled.val }, classes, 'plain'),
       classes.length, o,
     );
-    // The head that never saw the validation images, so that early stopping below stays honest.
-    tuner.tensors.set('classifier.weight', head.heldOutHead.weight.slice());
-    tuner.tensors.set('classifier.bias', head.heldOutHead.bias.slice());
     const labelsOf = (set: EmbeddedSet<LabeledImage>): MapSet => ({ views: set.views, labels: set.items.map((i) => classes.indexOf(i.label)) });
+    const [train, val] = [labelsOf(trainSet), labelsOf(valSet)];
     const shared: SharedSettings = { labelSmoothing: o.labelSmoothing, dropout: o.dropout, schedule: o.schedule, seed: o.seed };
-    const log = await fineTune(tuner, labelsOf(trainSet), labelsOf(valSet), settings, shared, options.onFineTuneEpoch);
+    const start = tuner.state();
+    const run = (from: LinearHead, set: MapSet, scored: MapSet | null, onEpoch?: (log: EpochLog) => void) => {
+      tuner.restart(start);
+      tuner.tensors.set('classifier.weight', from.weight.slice());
+      tuner.tensors.set('classifier.bias', from.bias.slice());
+      return fineTune(tuner, set, scored, settings, shared, onEpoch);
+    };
+    // First from the head that never saw the validation images, which then score the result.
+    const log = await run(head.heldOutHead, train, val, options.onFineTuneEpoch);
     const valLogits = await rowsOf(tuner, valSet.views.map((v) => v[0]!), settings.batchSize, 'logits', classes.length);
     const validation = validate(toVectors({ items: valSet.items, views: valLogits.map((l) => [l]) }, classes, 'plain'), classes, (x) => x, 0);
+    // Then, as the head does, again from the head refitted on every image, on every image.
+    const refit = o.refit && val.views.length > 0;
+    if (refit) await run(head.head, { views: [...train.views, ...val.views], labels: [...train.labels, ...val.labels] }, null);
     const replaced = new Map<string, Tensor>();
     for (const p of layout.parameters) if (!isHeadKey(p.key)) replaced.set(p.key, float32Tensor(tuner.tensors.get(p.key)!, p.shape));
     for (const n of layout.norms) {
@@ -106,7 +120,7 @@ export async function fitFineTuned(
     }
     const weight = tuner.tensors.get('classifier.weight')!;
     const model = await classifierWithHead(base, { classes: classes.length, dim: layout.channels, weight, bias: tuner.tensors.get('classifier.bias')! }, classes, replaced);
-    return { model, head, log, settings, validation };
+    return { model, head, log, settings, validation, refit };
   } finally {
     await tuner.release();
   }
