@@ -40,6 +40,12 @@ export const ERROR_CODES = {
   E_RUNTIME: 'an ONNX Runtime failure',
   /** The model or pipeline was used after `dispose()`. */
   E_DISPOSED: 'use after dispose',
+  /** An optional peer dependency (fastify, prom-client, …) that is not installed. */
+  E_MISSING_DEPENDENCY: 'an optional package not installed',
+  /** `mobilenet-v2 submit|worker|jobs`: Redis cannot be reached, or was lost for longer than the reconnect budget. */
+  E_QUEUE_UNREACHABLE: 'Redis out of reach',
+  /** `mobilenet-v2 submit|jobs`: an unknown, expired, cancelled or unfinished submission. */
+  E_SUBMISSION: 'an unknown, cancelled or unfinished submission',
   /** A library bug: an invariant that should always hold did not. */
   E_INTERNAL: 'an internal error',
 } as const;

@@ -7,7 +7,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { MobileNetV2Error } from '../../errors.js';
 import { checkOutputFile, writeFileAtomic } from '../../node/write_folder.js';
 import {
-  addImageCommand, imageFiles, modelName, processFiles, withPipeline, type BatchFlags,
+  addImageCommand, imageFiles, modelName, parseBlockIndex, processFiles, withPipeline, type BatchFlags,
 } from '../support/command_helpers.js';
 import { embeddingJson } from '../../pipelines/result_json.js';
 import { float32Tensor } from '../../tensor.js';
@@ -24,12 +24,6 @@ interface EmbedFlags extends BatchFlags {
 function parseFormat(value: string): Format {
   if (value !== 'safetensors' && value !== 'json') throw new InvalidArgumentError('must be safetensors or json.');
   return value;
-}
-
-function parseBlockIndex(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 15) throw new InvalidArgumentError('must be a block index 0..15.');
-  return n;
 }
 
 /** What the output file records besides the vectors. */
