@@ -33,8 +33,8 @@ function redisListens(): Promise<boolean> {
  */
 export async function requireRedis(): Promise<{ skip?: string }> {
   if (await redisListens()) return {};
-  const reason = `needs a Redis server at ${TEST_REDIS} (start redis-server, or set MOBILENET_V2_TEST_REDIS)`;
-  if (REQUIRE_REDIS) throw new Error(`MOBILENET_V2_REQUIRE_REDIS=1 and the job tests ${reason}`);
+  const reason = `the job tests need a Redis server at ${TEST_REDIS} (start redis-server, or set MOBILENET_V2_TEST_REDIS)`;
+  if (REQUIRE_REDIS) throw new Error(`MOBILENET_V2_REQUIRE_REDIS=1 and ${reason}`);
   return { skip: reason };
 }
 
