@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cli, REPO_ROOT, useTempDir } from './helpers.js';
 import { sample } from './cli_image_commands.js';
-import { CliProcess, killAll, removeQueue, requireRedis, runCli, startWorker, TEST_REDIS, uniqueQueue } from './jobs_helpers.js';
+import { CliProcess, killAll, redisRelay, removeQueue, requireRedis, runCli, startWorker, TEST_REDIS, uniqueQueue } from './jobs_helpers.js';
 
 const SAMPLES = ['cat.jpg', 'bird.jpg', 'grace_hopper.jpg'].map(sample);
 const CLASSIFIER = join(REPO_ROOT, 'models/mobilenet_v2_1.0_224_quant');
@@ -203,6 +203,27 @@ describe('batch jobs over Redis (submit, worker, jobs)', await requireRedis(), (
       assert.equal(r.stderr, 'mobilenet-v2: cannot reach Redis at redis://127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1); start redis-server there or pass --redis URL\n');
       assert.ok(performance.now() - started < 10_000, `${args[0]} took ${performance.now() - started} ms`);
     }
+    assert.equal(existsSync(output), false);
+  });
+
+  it('ends a waiting submit and a worker in one line when Redis goes away, writing nothing', async () => {
+    const queue = uniqueQueue('lost');
+    after(() => removeQueue(queue));
+    const relay = await redisRelay();
+    const output = join(tmp(), 'lost.jsonl');
+    const worker = new CliProcess(['worker', '--redis', relay.url, '--queue', `${queue}-idle`, '--reconnect-timeout', '1000']);
+    await worker.waitFor(/ready: queue/);
+    // No worker serves this queue: the submit waits until Redis goes.
+    const submit = new CliProcess(['submit', SAMPLES[0]!, '--task', 'classify', '--redis', relay.url, '--queue', queue, '--wait', '-o', output]);
+    await submit.waitFor(/0\/1 images done/);
+    const cut = performance.now();
+    relay.cut();
+    const lost = new RegExp(`^mobilenet-v2: cannot reach Redis at ${relay.url.replaceAll('.', '\\.')}/? \\(.+\\); start redis-server there or pass --redis URL$`, 'm');
+    assert.equal(await submit.exited, 1);
+    assert.match(submit.stderr, lost);
+    assert.equal(await worker.exited, 1);
+    assert.match(worker.stderr, lost);
+    assert.ok(performance.now() - cut < 15_000, `took ${performance.now() - cut} ms`);
     assert.equal(existsSync(output), false);
   });
 });

@@ -3,7 +3,7 @@
  * and CLI processes (workers, submitters) run in the background and watched line by line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { CLI } from './helpers.js';
 
@@ -149,4 +149,30 @@ export async function runCli(args: readonly string[], ms = 120_000): Promise<{ s
   const status = await run.exited;
   clearTimeout(timer);
   return { status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** A TCP relay to the test Redis, to take Redis away from a running process: `cut()` drops every connection and refuses new ones. */
+export async function redisRelay(): Promise<{ url: string; cut: () => void }> {
+  const { hostname, port } = new URL(TEST_REDIS);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect({ host: hostname, port: Number(port || 6379) });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut: () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
 }

@@ -79,6 +79,15 @@ function unreachable(url: string, reason: string, cause?: unknown): MobileNetV2E
   });
 }
 
+/** The last connection error of each client, to say why it was lost. */
+const lastErrors = new WeakMap<Redis, string>();
+
+/** The error for a client whose connection was lost and not regained. */
+function lost(client: Redis, url: string, cause?: unknown): MobileNetV2Error {
+  const why = lastErrors.get(client);
+  return unreachable(url, `connection lost${why === undefined ? '' : `: ${why}`}`, cause);
+}
+
 /**
  * Opens a Redis connection, failing within {@link CONNECT_TIMEOUT_MS} when Redis is not there.
  * Once open, a lost connection is retried for `reconnectMs`, then given up (the client emits `end`;
@@ -104,6 +113,7 @@ export async function connectRedis(libs: QueueLibraries, url: string, options: C
   });
   client.on('error', (err: Error) => {
     lastError = err.message;
+    lastErrors.set(client, err.message);
   });
   client.on('ready', () => {
     lostSince = null;
@@ -122,7 +132,7 @@ export async function connectRedis(libs: QueueLibraries, url: string, options: C
 /** A promise rejected with E_QUEUE_UNREACHABLE when `client` gives up reconnecting (never resolved). */
 export function whenLost(client: Redis, url: string): Promise<never> {
   return new Promise((_, reject) => {
-    client.once('end', () => reject(unreachable(url, 'connection lost and not regained')));
+    client.once('end', () => reject(lost(client, url)));
   });
 }
 
@@ -134,6 +144,10 @@ export async function withRedis<T>(libs: QueueLibraries, url: string, body: (cli
   const client = await connectRedis(libs, url, { reconnectMs: 5_000 });
   try {
     return await Promise.race([body(client), whenLost(client, url)]);
+  } catch (err) {
+    // A command that failed because the connection did (ioredis' own errors) says so in one line.
+    if (err instanceof MobileNetV2Error || client.status === 'ready') throw err;
+    throw lost(client, url, err);
   } finally {
     client.disconnect();
   }
@@ -141,7 +155,10 @@ export async function withRedis<T>(libs: QueueLibraries, url: string, body: (cli
 
 /** The BullMQ queue `name` on `client` (shared: closing the queue leaves the client open). */
 export function openQueue(libs: QueueLibraries, client: Redis, name: string): Queue {
-  return new libs.bullmq.Queue(checkQueueName(name), { connection: client });
+  const queue = new libs.bullmq.Queue(checkQueueName(name), { connection: client });
+  // Connection errors also fail the command that meets them, which reports them in one line.
+  queue.on('error', () => {});
+  return queue;
 }
 
 /** The Redis keys of a submission: its description, its results (image index → JSON line) and its finished chunks. */

@@ -21,7 +21,7 @@ import { isCancelled, storeChunk } from './results.js';
 import { TaskModels, type TaskRunner } from './tasks.js';
 
 /** Defaults of the worker's recovery settings (see {@link WorkerOptions}). */
-export const WORKER_DEFAULTS = { concurrency: 1, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalled: 1 } as const;
+export const WORKER_DEFAULTS = { concurrency: 1, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalled: 1, reconnectMs: 60_000 } as const;
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions extends ModelFlags {
@@ -40,14 +40,13 @@ export interface WorkerOptions extends ModelFlags {
   readonly stalledIntervalMs: number;
   /** How many times a chunk may be recovered so before it fails (a chunk that kills its workers). */
   readonly maxStalled: number;
+  /** How long to keep reconnecting to a lost Redis before giving up (the worker then exits 1). */
+  readonly reconnectMs: number;
   /** Print stack traces of failed images. */
   readonly verbose?: boolean;
   /** Where progress lines go (default: stderr). */
   readonly log?: (line: string) => void;
 }
-
-/** Milliseconds a worker keeps reconnecting to a lost Redis before it gives up and exits 1. */
-const RECONNECT_MS = 60_000;
 
 /** Runs a chunk's images; the result line of each, keyed by its index in the submission. */
 async function runChunk(runner: TaskRunner, payload: ChunkPayload, options: WorkerOptions): Promise<{ lines: Map<number, string>; failed: number }> {
@@ -124,13 +123,13 @@ function chunkProcessor(libs: QueueLibraries, options: WorkerOptions, models: Ta
  * returns (a second signal ends the process at once).
  *
  * @throws MobileNetV2Error (E_QUEUE_UNREACHABLE) when Redis cannot be reached at start, or is lost
- *   for longer than a minute; (E_FILE_NOT_FOUND …) for a `--model` that names no model.
+ *   for longer than `reconnectMs`; (E_FILE_NOT_FOUND …) for a `--model` that names no model.
  */
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const log = options.log ?? ((line: string) => void process.stderr.write(`${new Date().toISOString()} worker ${process.pid}: ${line}\n`));
   const libs = await queueLibraries();
   await checkModel(options);
-  const client = await connectRedis(libs, options.redis, { blocking: true, reconnectMs: RECONNECT_MS });
+  const client = await connectRedis(libs, options.redis, { blocking: true, reconnectMs: options.reconnectMs });
   const models = new TaskModels(options);
   let lastError = '';
   let onSignal: (signal: NodeJS.Signals) => void = () => {};

@@ -14,6 +14,7 @@ interface WorkerFlags extends ModelFlags, QueueFlags {
   lockDuration: number;
   stalledInterval: number;
   maxStalled: number;
+  reconnectTimeout: number;
 }
 
 /** Registers the `worker` command. */
@@ -26,11 +27,13 @@ export function register(program: Command): void {
     .option('--lock-duration <ms>', "a chunk's lock, renewed while it runs: a dead worker's chunk is freed this long after its last renewal", positiveInteger, WORKER_DEFAULTS.lockDurationMs)
     .option('--stalled-interval <ms>', 'how often freed chunks are looked for and queued again', positiveInteger, WORKER_DEFAULTS.stalledIntervalMs)
     .option('--max-stalled <n>', 'times a chunk may be freed so (its worker died) before it fails for good', positiveInteger, WORKER_DEFAULTS.maxStalled)
+    .option('--reconnect-timeout <ms>', 'how long to keep reconnecting to a lost Redis before exiting 1', positiveInteger, WORKER_DEFAULTS.reconnectMs)
     .action(async (flags: WorkerFlags, cmd: Command) => {
       await runWorker({
         ...flags,
         lockDurationMs: flags.lockDuration,
         stalledIntervalMs: flags.stalledInterval,
+        reconnectMs: flags.reconnectTimeout,
         verbose: cmd.optsWithGlobals().verbose === true,
       });
     });
