@@ -21,13 +21,17 @@ import { isCancelled, storeChunk } from './results.js';
 import { TaskModels, type TaskRunner } from './tasks.js';
 
 /** Defaults of the worker's recovery settings (see {@link WorkerOptions}). */
-export const WORKER_DEFAULTS = { concurrency: 1, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalled: 1, reconnectMs: 60_000 } as const;
+export const WORKER_DEFAULTS = { concurrency: 2, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalled: 1, reconnectMs: 60_000 } as const;
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions extends ModelFlags {
   readonly redis: string;
   readonly queue: string;
-  /** Chunks run at once. */
+  /**
+   * Chunks run at once. Two by default: each chunk starts by decoding its first batch with the
+   * model idle, and a second chunk in flight fills that gap (on 2 cores, 1000 photos: 10.4 s with
+   * one, 9.0 s with two, `classify` 8.6 s).
+   */
   readonly concurrency: number;
   /** Images per model run. */
   readonly batchSize: number;

@@ -13,6 +13,7 @@ interface BenchFlags {
   segmentationModel?: string;
   train?: boolean;
   trainLarge?: boolean;
+  jobs?: boolean;
 }
 
 /** Registers the `bench` command. */
@@ -26,6 +27,7 @@ export function register(program: Command): void {
     .option('--segmentation-model <dir>', 'segmentation checkpoint folder, timed at 513×513 (default: the shipped DeepLabV3)')
     .option('--train', 'run only the training benchmark (train on the flowers fixture: embedding images/s, s/epoch, peak RSS, head vs --augment accuracy)')
     .option('--train-large', 'add the 20 000-image training case (10-20 minutes on 2 cores)')
+    .option('--jobs', 'run only the batch-job benchmark: 1000 photos through classify vs submit with 1, 2, 3 workers, and recovery from a killed worker (needs Redis on 127.0.0.1:6379)')
     .action(async (flags: BenchFlags) => {
       let harness: typeof import('../../../bench/harness.js');
       let report: typeof import('../../../bench/report.js');
@@ -37,6 +39,12 @@ export function register(program: Command): void {
         throw new MobileNetV2Error('mobilenet-v2 bench needs a source checkout: the benchmark harness (bench/) and its peers are not in the installed package; clone the repository, then npm ci && npm run bench', { code: 'E_FILE_NOT_FOUND', cause });
       }
       const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+      if (flags.jobs) {
+        const jobs = await import('../../../bench/jobs.js');
+        const result = await jobs.runJobsBenchmark({ log });
+        process.stdout.write(flags.json ? `${JSON.stringify({ jobs: result }, null, 2)}\n` : jobs.formatJobs(result));
+        return;
+      }
       // A full run includes the training benchmark; --quick leaves it out, --train runs only it.
       const result = flags.train ? null : await harness.runBenchmark({ quick: flags.quick, model: flags.model, segmentationModel: flags.segmentationModel, log });
       const trained = flags.train || flags.trainLarge || !flags.quick ? await training.runTrainingBenchmark({ large: flags.trainLarge, log }) : null;

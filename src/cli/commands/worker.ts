@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .description('take image chunks queued by submit from Redis and run them (classify, segment, embed) until SIGTERM; each model is loaded once, at its first job');
   addQueueOptions(addModelOptions(command, 'the built-in model of each task; a job naming another model is refused'))
     .option('-b, --batch-size <n>', 'images per model run', positiveInteger, DEFAULT_BATCH_SIZE)
-    .option('--concurrency <n>', 'chunks run at once', positiveInteger, WORKER_DEFAULTS.concurrency)
+    .option('--concurrency <n>', 'chunks run at once (two keep the model busy while a chunk starts decoding)', positiveInteger, WORKER_DEFAULTS.concurrency)
     .option('--lock-duration <ms>', "a chunk's lock, renewed while it runs: a dead worker's chunk is freed this long after its last renewal", positiveInteger, WORKER_DEFAULTS.lockDurationMs)
     .option('--stalled-interval <ms>', 'how often freed chunks are looked for and queued again', positiveInteger, WORKER_DEFAULTS.stalledIntervalMs)
     .option('--max-stalled <n>', 'times a chunk may be freed so (its worker died) before it fails for good', positiveInteger, WORKER_DEFAULTS.maxStalled)
