@@ -49,8 +49,9 @@ export interface JobsBenchmark {
 
 /**
  * A folder of {@link IMAGES} photos (hard links): the 600 flowers, repeated; the samples where the
- * shared folder is missing. A folder rather than 1000 arguments: `classify` with more than about
- * 15 KB of arguments crashes (see bench/README.md).
+ * shared folder is missing. A folder rather than 1000 arguments: a process with more than about
+ * 15 KB of arguments dies (SIGSEGV) once it starts an ONNX Runtime worker thread, as `classify`
+ * over several images does.
  */
 async function photoFolder(dir: string): Promise<string> {
   const pool = existsSync(FLOWERS) ? [...(await flowerFiles()).values()].flat() : ['cat.jpg', 'bird.jpg', 'grace_hopper.jpg'].map((f) => join(REPO, 'samples', f));
