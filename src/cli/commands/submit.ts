@@ -13,7 +13,7 @@ import { progressReport, removeSubmission, submitImages, waitForSubmission, writ
 import {
   addModelOptions, checkModelFlags, IMAGE_ARGS_HELP, imageFiles, parseBlockIndex, positiveInteger, type ModelFlags,
 } from '../support/command_helpers.js';
-import { addQueueOptions, failureSummary, withQueue, type QueueFlags } from './jobs.js';
+import { addQueueOptions, reportFailures, withQueue, type QueueFlags } from './jobs.js';
 
 interface SubmitFlags extends ModelFlags, QueueFlags {
   task: JobTask;
@@ -60,10 +60,7 @@ export function register(program: Command): void {
         const progress = await waitForSubmission(client, queue, submission, bar.report).finally(bar.stop);
         const written = await writeResults(client, submission, progress, flags.output);
         await removeSubmission(client, queue, submission, progress.failed);
-        if (written.failedImages > 0) {
-          process.stderr.write(failureSummary(written.failedImages, written.lines, written.failedChunks.length));
-          process.exitCode = 1;
-        }
+        reportFailures(written);
         if (flags.output !== undefined) process.stderr.write(`mobilenet-v2: wrote ${written.lines} results to ${flags.output}\n`);
       });
     });
