@@ -55,7 +55,9 @@ export function register(program: Command): void {
         const { id, spec } = submission;
         process.stderr.write(`mobilenet-v2: submission ${id}: ${spec.images} images in ${spec.chunks} chunks on queue ${queue.name}\n`);
         if (!flags.wait) return void process.stdout.write(`${id}\n`);
-        if ((await queue.getWorkersCount()) === 0) process.stderr.write(`mobilenet-v2: no worker is on queue ${queue.name} yet; start one: mobilenet-v2 worker --redis URL --queue ${queue.name}\n`);
+        // (A hint only: counting workers needs CLIENT LIST, which some managed Redis servers refuse.)
+        const workers = await queue.getWorkersCount().catch(() => null);
+        if (workers === 0) process.stderr.write(`mobilenet-v2: no worker is on queue ${queue.name} yet; start one: mobilenet-v2 worker --redis URL --queue ${queue.name}\n`);
         const bar = progressReport();
         const progress = await waitForSubmission(client, queue, submission, bar.report).finally(bar.stop);
         const written = await writeResults(client, submission, progress, flags.output);
