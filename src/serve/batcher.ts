@@ -65,6 +65,11 @@ export class Batcher {
   /** @param run runs the model on a `[B, C, H, W]` batch. */
   constructor(private readonly run: (input: Float32Tensor) => Promise<BatchOutputs>, private readonly options: BatcherOptions) {}
 
+  /** Whether a batch is in the model. */
+  get running(): boolean {
+    return this.busy;
+  }
+
   /** Requests waiting for the model. */
   get waiting(): number {
     return this.queue.length;
@@ -96,10 +101,14 @@ export class Batcher {
     });
   }
 
-  /** Starts a batch when the model is idle and the queue holds a full batch or the oldest request has waited long enough. */
+  /**
+   * Starts a batch when the model is idle and the queue holds a full batch of the oldest request's
+   * image size, or the oldest request has waited long enough.
+   */
   private schedule(): void {
     if (this.busy || this.queue.length === 0) return;
-    const rows = this.queue.reduce((n, job) => n + job.input.shape[0]!, 0);
+    const shape = rowShape(this.queue[0]!.input);
+    const rows = this.queue.reduce((n, job) => n + (rowShape(job.input) === shape ? job.input.shape[0]! : 0), 0);
     const wait = this.queue[0]!.arrived + this.options.maxDelayMs - performance.now();
     if (rows < this.options.maxBatch && wait > 0) {
       this.timer ??= setTimeout(() => {

@@ -127,10 +127,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   await app.register(multipart, { limits: { fileSize: maxBodyBytes, files: options.maxQueue, fields: 16, fieldSize: 64 * 1024 } });
   for (const type of ['application/octet-stream', /^image\//]) app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  /** The models, for a new request: none while they load or once the server is shutting down. */
   const ready = (): ServedModels => {
     if (!models || closing) throw new MobileNetV2Error(closing ? 'the server is shutting down' : 'the models are still loading; see /v2/health/ready', { code: 'E_UNAVAILABLE' });
     return models;
   };
+  /** The models, for a request admitted by {@link admit} (it finishes even while the server shuts down). */
+  const admitted = (): ServedModels => models!;
   const reserve = (work: Work, images: number): void => {
     if (inFlight + images > options.maxQueue) {
       throw new MobileNetV2Error(`the server has ${inFlight} images in flight, at its limit of ${options.maxQueue} (--max-queue); retry later`, { code: 'E_OVERLOADED' });
@@ -217,14 +220,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   app.post('/v1/classify', { onRequest: admit }, async (request) => {
     const topK = topKOf(request.query);
-    const { classifier } = ready();
+    const { classifier } = admitted();
     return runImages(request, classifier,
       (_image, out) => classificationJson(classifier.pipeline.classesFromLogits(out.logits!, topK === undefined ? {} : { topK })[0]!));
   });
   app.post('/v1/segment', { onRequest: admit }, async (request, reply) => {
     const mask = (request.query as Record<string, unknown>).mask;
     if (mask !== undefined && mask !== 'png') throw new MobileNetV2Error(`mask must be png, got ${JSON.stringify(mask)}`);
-    const { segmenter } = ready();
+    const { segmenter } = admitted();
     const classes = segmenter.pipeline.model.config.numLabels;
     if (mask && classes > 256) throw new MobileNetV2Error(`mask=png: the model has ${classes} classes; a PNG class map holds at most 256`);
     if (mask && request.isMultipart()) throw new MobileNetV2Error('mask=png answers one image: send its bytes as the body, not multipart');
@@ -238,12 +241,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return reply.type('image/png').send(Buffer.from((answers as { png: Uint8Array }).png));
   });
   app.post('/v1/embed', { onRequest: admit }, async (request) => {
-    const { classifier } = ready();
+    const { classifier } = admitted();
     return runImages(request, classifier, (_image, out) => ({ embedding: Array.from(out.pooler_output!.data) }));
   });
 
-  const modelNamed = (name: string): AnyServedModel => {
-    const found = servedList(ready()).find((m) => m.name === name);
+  const modelNamed = (name: string, among = ready()): AnyServedModel => {
+    const found = servedList(among).find((m) => m.name === name);
     if (!found) throw new MobileNetV2Error(`no model ${JSON.stringify(name)}; GET /v2/models lists them`, { code: 'E_NOT_FOUND' });
     return found;
   };
@@ -259,7 +262,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   app.get<{ Params: { name: string } }>('/v2/models/:name', async (request) => modelNamed(request.params.name).metadata);
   app.get<{ Params: { name: string } }>('/v2/models/:name/ready', async (request) => ({ name: modelNamed(request.params.name).name, ready: true }));
   app.post<{ Params: { name: string } }>('/v2/models/:name/infer', { onRequest: admit }, async (request) => {
-    const model = modelNamed(request.params.name);
+    const model = modelNamed(request.params.name, admitted());
     const infer = parseInferRequest(request.body, { channels: model.channels, outputs: model.metadata.outputs.map((o) => o.name) });
     reserve(works.get(request)!, infer.pixelValues.shape[0]! - 1);
     return inferResponse(model.name, infer, await model.infer(infer.pixelValues, signalOf(request)));
