@@ -41,15 +41,19 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 describe('mobilenet-v2 serve under pressure', () => {
   const loading = new Gate();
   const model = new Gate();
+  /** Rows handed to the model (held at the gate or not), and rows it ran past the gate. */
+  const handed: number[] = [];
   const runs: number[] = [];
   let failNext = false;
+  const rows = (list: number[]): number => list.reduce((a, b) => a + b, 0);
   loading.close();
-  const t = useServer({ maxQueue: 2, timeoutMs: 1500 }, async (options) => {
+  const t = useServer({ maxQueue: 3, timeoutMs: 1500 }, async (options) => {
     await loading.wait();
     const models = await loadServedModels(options);
     const classifier = models.classifier.pipeline.model;
     const forward = classifier.forward.bind(classifier);
     classifier.forward = async (pixelValues: Float32Tensor, forwardOptions?: ForwardOptions) => {
+      handed.push(pixelValues.shape[0]!);
       await model.wait();
       runs.push(pixelValues.shape[0]!);
       if (failNext) {
@@ -82,37 +86,43 @@ describe('mobilenet-v2 serve under pressure', () => {
 
   it('answers 429 with Retry-After while --max-queue images are in flight, then serves the held ones', async () => {
     model.close();
-    runs.length = 0;
-    const held = [post(t.server, '/v1/classify', cat), post(t.server, '/v1/classify', cat)];
+    handed.length = 0;
+    const held = [1, 2, 3].map(() => post(t.server, '/v1/classify', cat));
     const { batcher } = t.models.classifier;
-    await until(() => batcher.running && batcher.waiting === 1, 'one held request is in the model, the other queued');
+    // All three are past decoding: held in the model (two batches at most, IN_MODEL) or queued.
+    await until(() => rows(handed) + batcher.waiting === 3, 'the held requests are in the model or queued');
     const refused = await post(t.server, '/v1/classify', cat);
     assert.equal(refused.status, 429);
     assert.ok(Number(refused.headers.get('retry-after')) >= 1, 'Retry-After in seconds');
     const body = (await refused.json()) as { code: string; error: string };
     assert.equal(body.code, 'E_OVERLOADED');
-    assert.match(body.error, /at its limit of 2 \(--max-queue\)/);
+    assert.match(body.error, /at its limit of 3 \(--max-queue\)/);
     model.open();
-    assert.deepEqual((await Promise.all(held)).map((r) => r.status), [200, 200]);
+    assert.deepEqual((await Promise.all(held)).map((r) => r.status), [200, 200, 200]);
   });
 
   it('answers 504 past the deadline and drops the queued request before it reaches the model', async () => {
     model.close();
+    handed.length = 0;
     runs.length = 0;
-    const first = post(t.server, '/v1/classify', cat);
     const { batcher } = t.models.classifier;
-    await until(() => batcher.running, 'the first request is in the model');
-    const second = post(t.server, '/v1/classify', cat);
-    await until(() => batcher.waiting === 1, 'the second request waits in the queue');
-    const [a, b] = await Promise.all([first, second]);
-    assert.deepEqual([a.status, b.status], [504, 504]);
-    const body = (await b.json()) as { code: string; error: string };
+    // One at a time, so that they are two batches: the model is full (IN_MODEL).
+    const inModel = [post(t.server, '/v1/classify', cat)];
+    await until(() => batcher.running === 1, 'the first request is in the model');
+    inModel.push(post(t.server, '/v1/classify', cat));
+    await until(() => batcher.running === 2, 'the second request is in the model');
+    const queued = post(t.server, '/v1/classify', cat);
+    await until(() => batcher.waiting === 1, 'the third request waits in the queue');
+    const answers = await Promise.all([...inModel, queued]);
+    assert.deepEqual(answers.map((r) => r.status), [504, 504, 504]);
+    const body = (await answers[2]!.json()) as { code: string; error: string };
     assert.equal(body.code, 'E_DEADLINE_EXCEEDED');
     assert.match(body.error, /within 1500 ms \(--timeout-ms\)/);
     assert.equal(batcher.waiting, 0, 'the expired request left the queue');
     model.open();
-    await until(() => runs.length === 1, 'the held batch finishes');
-    assert.deepEqual(runs, [1], 'only the first request ever reached the model');
+    await until(() => batcher.running === 0, 'the held batches finish');
+    assert.equal(rows(runs), 2, 'the queued request never reached the model');
+    assert.equal(rows(handed), 2);
     assert.equal((await post(t.server, '/v1/classify', cat)).status, 200);
   });
 

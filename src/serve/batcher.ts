@@ -1,12 +1,22 @@
 /**
  * Dynamic batching for the server: requests whose pixel values are ready wait in a queue; when the
- * model is idle, up to `maxBatch` rows of the same image size run together in one `forward`, and
- * each request gets its own rows of every output back. The first request to arrive waits at most
- * `maxDelayMs` for others to join it. A request whose signal aborts (its deadline passed, its
- * client left) leaves the queue at once and never reaches the model. No Node APIs.
+ * model has room ({@link IN_MODEL}), up to `maxBatch` rows of the same image size run together in
+ * one `forward`, and each request gets its own rows of every output back. The first request to
+ * arrive waits at most `maxDelayMs` for others to join it. A request whose signal aborts (its
+ * deadline passed, its client left) leaves the queue at once and never reaches the model. No Node
+ * APIs.
  */
 import { MobileNetV2Error } from '../errors.js';
-import { float32Tensor, numel, type Float32Tensor } from '../tensor.js';
+import { concatFirstAxis, float32Tensor, numel, type Float32Tensor } from '../tensor.js';
+
+/**
+ * Batches handed to the model at once. The model runs in a worker thread and takes one batch at a
+ * time; a second one waiting there keeps it busy while the main thread, between two events of its
+ * own, hands out the first one's answers (measured on 2 busy cores: about 15% more images/s at 32
+ * clients than one at a time). The second batch is formed while the first runs, from the requests
+ * that arrived by then.
+ */
+export const IN_MODEL = 2;
 
 /** Named outputs of one model run, each with the batch on its first axis. */
 export type BatchOutputs = Readonly<Record<string, Float32Tensor>>;
@@ -33,18 +43,6 @@ function rowShape(t: Float32Tensor): string {
   return t.shape.slice(1).join('x');
 }
 
-/** Stacks `[n_i, ...]` tensors of one row shape into `[Σn_i, ...]` (one tensor is passed as it is). */
-function stack(inputs: readonly Float32Tensor[]): Float32Tensor {
-  if (inputs.length === 1) return inputs[0]!;
-  const data = new Float32Array(inputs.reduce((n, t) => n + t.data.length, 0));
-  let offset = 0;
-  for (const t of inputs) {
-    data.set(t.data, offset);
-    offset += t.data.length;
-  }
-  return float32Tensor(data, [inputs.reduce((n, t) => n + t.shape[0]!, 0), ...inputs[0]!.shape.slice(1)]);
-}
-
 /** Rows `[start, start + rows)` of every output. */
 function rowsOf(outputs: BatchOutputs, total: number, start: number, rows: number): BatchOutputs {
   const out: Record<string, Float32Tensor> = {};
@@ -59,15 +57,15 @@ function rowsOf(outputs: BatchOutputs, total: number, start: number, rows: numbe
 /** One model's queue of requests and its batching loop. */
 export class Batcher {
   private readonly queue: Job[] = [];
-  private busy = false;
+  private inModel = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   /** @param run runs the model on a `[B, C, H, W]` batch. */
   constructor(private readonly run: (input: Float32Tensor) => Promise<BatchOutputs>, private readonly options: BatcherOptions) {}
 
-  /** Whether a batch is in the model. */
-  get running(): boolean {
-    return this.busy;
+  /** Batches handed to the model and not yet answered (at most {@link IN_MODEL}). */
+  get running(): number {
+    return this.inModel;
   }
 
   /** Requests waiting for the model. */
@@ -102,11 +100,11 @@ export class Batcher {
   }
 
   /**
-   * Starts a batch when the model is idle and the queue holds a full batch of the oldest request's
+   * Starts a batch when the model has room and the queue holds a full batch of the oldest request's
    * image size, or the oldest request has waited long enough.
    */
   private schedule(): void {
-    if (this.busy || this.queue.length === 0) return;
+    if (this.inModel >= IN_MODEL || this.queue.length === 0) return;
     const shape = rowShape(this.queue[0]!.input);
     const rows = this.queue.reduce((n, job) => n + (rowShape(job.input) === shape ? job.input.shape[0]! : 0), 0);
     const wait = this.queue[0]!.arrived + this.options.maxDelayMs - performance.now();
@@ -119,9 +117,9 @@ export class Batcher {
     }
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.busy = true;
+    this.inModel++;
     void this.execute(this.take()).finally(() => {
-      this.busy = false;
+      this.inModel--;
       this.schedule();
     });
   }
@@ -152,7 +150,7 @@ export class Batcher {
     let outputs: BatchOutputs;
     try {
       const started = performance.now();
-      outputs = await this.run(stack(batch.map((job) => job.input)));
+      outputs = await this.run(batch.length === 1 ? batch[0]!.input : concatFirstAxis(batch.map((job) => job.input)));
       this.options.onBatch?.(total, performance.now() - started);
     } catch (err) {
       if (batch.length === 1) batch[0]!.reject(err as Error);

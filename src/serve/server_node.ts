@@ -135,6 +135,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   /** The models, for a request admitted by {@link admit} (it finishes even while the server shuts down). */
   const admitted = (): ServedModels => models!;
   const reserve = (work: Work, images: number): void => {
+    if (work.images + images > options.maxQueue) {
+      throw new MobileNetV2Error(`the request holds ${work.images + images} images, more than the server takes at once (--max-queue ${options.maxQueue})`, { code: 'E_BODY_TOO_LARGE' });
+    }
     if (inFlight + images > options.maxQueue) {
       throw new MobileNetV2Error(`the server has ${inFlight} images in flight, at its limit of ${options.maxQueue} (--max-queue); retry later`, { code: 'E_OVERLOADED' });
     }
@@ -191,6 +194,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     request: FastifyRequest, model: AnyServedModel, answer: (image: RawImage, outputs: BatchOutputs) => A | Promise<A>,
   ): Promise<A | Array<{ file: string } & A>> => {
     const signal = signalOf(request);
+    signal.throwIfAborted(); // the deadline may pass while the body arrives
     const { images, multipart: several } = await imagesOf(request);
     const answers = await Promise.all(images.map(async ({ name, bytes }) => {
       const prepared = await model.prepare(bytes, name, signal);
