@@ -145,12 +145,13 @@ async function load(
 }
 
 /**
- * Open-loop load at `rate` requests/s for `seconds`: requests evenly spaced, each sent on time
- * whether or not earlier ones were answered (autocannon's rate limit sends every connection's
- * requests at the same instant, a burst that would measure itself); latency of the 200s.
+ * Open-loop load at `rate` requests/s for `settle + seconds`: requests evenly spaced, each sent on
+ * time whether or not earlier ones were answered (autocannon's rate limit sends every connection's
+ * requests at the same instant, a burst that would measure itself); latency of the 200s sent after
+ * the first `settle` seconds (an idle server first restarts its decode worker).
  */
-async function openLoop(server: ServerProcess, bodies: readonly Buffer[], rate: number, seconds: number): Promise<ServeLoadRow> {
-  const count = Math.max(1, Math.round(rate * seconds));
+async function openLoop(server: ServerProcess, bodies: readonly Buffer[], rate: number, seconds: number, settle = 1): Promise<ServeLoadRow> {
+  const count = Math.max(1, Math.round(rate * (settle + seconds)));
   const started = performance.now();
   const statuses: Record<string, number> = {};
   const latencies: number[] = [];
@@ -161,13 +162,13 @@ async function openLoop(server: ServerProcess, bodies: readonly Buffer[], rate: 
       method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(bodies[i % bodies.length]!),
     }).then(async (r) => (await r.arrayBuffer(), String(r.status)), () => 'error');
     statuses[status] = (statuses[status] ?? 0) + 1;
-    if (status === '200') latencies.push(performance.now() - sent);
+    if (status === '200' && sent - started >= settle * 1000) latencies.push(performance.now() - sent);
   }));
   latencies.sort((a, b) => a - b);
   const round = (x: number): number => Math.round(x * 10) / 10;
   const elapsed = (performance.now() - started) / 1000;
   return {
-    server: 'batched', clients: count, rate: Math.round(rate), images_per_s: round(latencies.length / elapsed), p50_ms: round(quantile(latencies, 0.5)),
+    server: 'batched', clients: count, rate: Math.round(rate), images_per_s: round(latencies.length / (elapsed - settle)), p50_ms: round(quantile(latencies, 0.5)),
     p99_ms: round(quantile(latencies, 0.99)), answered_per_s: round(count / elapsed), statuses,
   };
 }
@@ -231,6 +232,7 @@ export async function runServeBenchmark(options: ServeBenchOptions = {}): Promis
     const batched = servers[0]![1];
     const saturated = Math.max(...rows.filter((r) => r.server === 'batched').map((r) => r.images_per_s));
     log(`serve: half the saturating rate (${Math.round(saturated / 2)}/s), then ${OVERLOAD_CONNECTIONS} clients`);
+    await load(batched, 'batched', bodies, 8, 1, null); // busy again after its turn off
     const halfLoad = await openLoop(batched, bodies, saturated / 2, 2 * seconds);
     const over = await load(batched, 'batched', bodies, OVERLOAD_CONNECTIONS, 2 * seconds, null);
     const overload = { ...over, peak_rss_mb: Math.round(await batched.peakRssMb()) };

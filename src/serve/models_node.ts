@@ -20,6 +20,12 @@ import { float32Tensor, type Float32Tensor } from '../tensor.js';
 import { Batcher, untilAborted, type BatchOutputs } from './batcher.js';
 import { modelMetadata, type V2ModelMetadata } from './v2_protocol.js';
 
+/**
+ * How long an idle decode worker lives. The CLI's pools end theirs after 2 s; a server's next
+ * request would then wait for a worker to start (100–300 ms measured on the loaded 2-core machine).
+ */
+const DECODE_WORKER_IDLE_MS = 10 * 60_000;
+
 /** Which models to serve and how to run them. */
 export interface ServedModelOptions {
   /** Classifier folder or hub id (default: the built-in one). */
@@ -74,7 +80,9 @@ export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentati
    */
   constructor(readonly name: string, readonly pipeline: P, public loadSeconds: number, options: ServedModelOptions) {
     this.overrides = 'preprocessOverrides' in pipeline ? pipeline.preprocessOverrides() : undefined;
-    this.pool = new PreparePool({ workers: options.workers, processor: pipeline.processor, ...(this.overrides ? { overrides: this.overrides } : {}) });
+    this.pool = new PreparePool({
+      workers: options.workers, processor: pipeline.processor, idleTimeoutMs: DECODE_WORKER_IDLE_MS, ...(this.overrides ? { overrides: this.overrides } : {}),
+    });
     this.batcher = new Batcher(async (input) => v2Outputs(await this.pipeline.model.forward(input)), {
       maxBatch: options.maxBatch, maxDelayMs: options.maxDelayMs, onBatch: (rows, ms) => options.onBatch?.(name, rows, ms),
     });
