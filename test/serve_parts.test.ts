@@ -48,6 +48,19 @@ describe('Batcher', () => {
     assert.deepEqual(model.batches, [[1, 2], [1, 2], [0, 0, 0, 0], [3, 4, 5]]);
   });
 
+  it('does not wait for others when none is coming', async () => {
+    const model = doubler();
+    let coming = 1;
+    const batcher = new Batcher(model.run, { maxBatch: 8, maxDelayMs: 60_000, coming: () => coming });
+    const first = batcher.submit(rows(1));
+    const second = batcher.submit(rows(2)); // still one coming: both wait
+    assert.equal(batcher.waiting, 2);
+    coming = 0;
+    const third = batcher.submit(rows(3)); // the last one: all go at once, not after a minute
+    await Promise.all([first, second, third]);
+    assert.deepEqual(model.batches, [[1, 2, 3]]);
+  });
+
   it('drops a request whose signal aborts while it waits: it never reaches the model', async () => {
     const model = doubler();
     const batcher = new Batcher(model.run, { maxBatch: 8, maxDelayMs: 100 });

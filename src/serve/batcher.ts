@@ -2,7 +2,7 @@
  * Dynamic batching for the server: requests whose pixel values are ready wait in a queue; when the
  * model has room ({@link IN_MODEL}), up to `maxBatch` rows of the same image size run together in
  * one `forward`, and each request gets its own rows of every output back. The first request to
- * arrive waits at most `maxDelayMs` for others to join it. A request whose signal aborts (its
+ * arrive waits at most `maxDelayMs` for others to join it (and not at all when none is coming). A request whose signal aborts (its
  * deadline passed, its client left) leaves the queue at once and never reaches the model. No Node
  * APIs.
  */
@@ -29,6 +29,11 @@ export interface BatcherOptions {
   readonly maxDelayMs: number;
   /** Told of every model run: its rows and milliseconds (for metrics). */
   readonly onBatch?: (rows: number, ms: number) => void;
+  /**
+   * Requests on their way to the queue (still decoding): the oldest request waits for others only
+   * while some are coming, so a lone client never waits `maxDelayMs` for nobody. Default: always wait.
+   */
+  readonly coming?: () => number;
 }
 
 interface Job {
@@ -101,14 +106,14 @@ export class Batcher {
 
   /**
    * Starts a batch when the model has room and the queue holds a full batch of the oldest request's
-   * image size, or the oldest request has waited long enough.
+   * image size, or the oldest request has waited long enough, or no other request is coming.
    */
   private schedule(): void {
     if (this.inModel >= IN_MODEL || this.queue.length === 0) return;
     const shape = rowShape(this.queue[0]!.input);
     const rows = this.queue.reduce((n, job) => n + (rowShape(job.input) === shape ? job.input.shape[0]! : 0), 0);
     const wait = this.queue[0]!.arrived + this.options.maxDelayMs - performance.now();
-    if (rows < this.options.maxBatch && wait > 0) {
+    if (rows < this.options.maxBatch && wait > 0 && (this.options.coming?.() ?? 1) > 0) {
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
         this.schedule();

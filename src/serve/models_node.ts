@@ -73,6 +73,8 @@ export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentati
   private readonly pool: PreparePool;
   private readonly overrides: ImageProcessorOptions | undefined;
   private meta: V2ModelMetadata | undefined;
+  /** Images in the decode workers: the batcher waits for them. */
+  private preparing = 0;
 
   /**
    * @param name the model's name in the v2 routes and metrics.
@@ -84,7 +86,7 @@ export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentati
       workers: options.workers, processor: pipeline.processor, idleTimeoutMs: DECODE_WORKER_IDLE_MS, ...(this.overrides ? { overrides: this.overrides } : {}),
     });
     this.batcher = new Batcher(async (input) => v2Outputs(await this.pipeline.model.forward(input)), {
-      maxBatch: options.maxBatch, maxDelayMs: options.maxDelayMs, onBatch: (rows, ms) => options.onBatch?.(name, rows, ms),
+      maxBatch: options.maxBatch, maxDelayMs: options.maxDelayMs, onBatch: (rows, ms) => options.onBatch?.(name, rows, ms), coming: () => this.preparing,
     });
   }
 
@@ -107,8 +109,13 @@ export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentati
    *   reason when it aborts first.
    */
   async prepare(bytes: Uint8Array, name: string, signal: AbortSignal): Promise<PreparedBatch> {
-    const image = await untilAborted(this.pool.load(bytes, name), signal);
-    return this.pipeline.prepare([image], this.overrides);
+    this.preparing++;
+    try {
+      const image = await untilAborted(this.pool.load(bytes, name), signal);
+      return this.pipeline.prepare([image], this.overrides);
+    } finally {
+      this.preparing--;
+    }
   }
 
   /** Runs `[N, C, H, W]` pixel values in the next batch: the request's rows of `logits` (and `pooler_output`). */
