@@ -206,7 +206,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { status, code, message } = errorAnswer(err, options.maxBodyMb);
     if (status >= 500 && code !== 'E_DEADLINE_EXCEEDED' && code !== 'E_UNAVAILABLE') request.log.error({ err }, message);
-    if (code === 'E_OVERLOADED') reply.header('retry-after', String(Math.max(1, Math.ceil((inFlight / (options.maxBatch || 1)) * batchMs / 1000))));
+    if (code === 'E_OVERLOADED') reply.header('retry-after', String(Math.max(1, Math.ceil((inFlight / options.maxBatch) * batchMs / 1000))));
     if (code === 'E_UNAVAILABLE') reply.header('retry-after', '1');
     void reply.code(status).send({ error: message, code });
   });
