@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 export type EngineName =
   | 'ours-fp32' | 'ours-int8' | 'onnxruntime-raw-fp32' | 'onnxruntime-web-wasm' | 'tfjs-wasm'
   | 'transformers-js' | 'transformers-js-pipeline' | 'ours-pipeline' | 'ours-int8-pipeline'
-  | 'classify-sequential' | 'classify-pipelined';
+  | 'classify-sequential' | 'classify-pipelined' | 'transformers-js-files';
 
 /** What one worker runs. */
 export interface EngineSpec {
@@ -130,11 +130,23 @@ async function tfjsWasm(spec: EngineSpec): Promise<Engine> {
   };
 }
 
-async function transformersJs(spec: EngineSpec, pipelined: boolean): Promise<Engine> {
+async function transformersJs(spec: EngineSpec, pipelined: boolean, files = false): Promise<Engine> {
   const tjs = await import('@huggingface/transformers');
   tjs.env.localModelPath = spec.transformersRoot!;
   tjs.env.allowRemoteModels = false;
   const options = { dtype: 'fp32', session_options: { intraOpNumThreads: spec.threads } } as const;
+  if (files) {
+    // A folder the transformers.js way: the pipeline reads each file itself (sharp), in batches.
+    const classifier = await tjs.pipeline('image-classification', spec.transformersName, options);
+    return {
+      threads: spec.threads,
+      imagesPerCall: spec.photos.length,
+      call: async () => {
+        for (let i = 0; i < spec.photos.length; i += spec.batch) await classifier(spec.photos.slice(i, i + spec.batch), { top_k: TOP_K });
+      },
+      dispose: () => classifier.dispose(),
+    };
+  }
   if (pipelined) {
     const classifier = await tjs.pipeline('image-classification', spec.transformersName, options);
     const image = await tjs.RawImage.read(spec.image!);
@@ -217,6 +229,7 @@ export function createEngine(spec: EngineSpec): Promise<Engine> {
     case 'tfjs-wasm': return tfjsWasm(spec);
     case 'transformers-js': return transformersJs(spec, false);
     case 'transformers-js-pipeline': return transformersJs(spec, true);
+    case 'transformers-js-files': return transformersJs(spec, true, true);
     case 'ours-pipeline': return oursPipeline(spec, 'fp32');
     case 'ours-int8-pipeline': return oursPipeline(spec, 'int8');
     case 'classify-sequential': return classifyFiles(spec, false);

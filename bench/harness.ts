@@ -54,7 +54,7 @@ export async function photos(): Promise<string[]> {
 }
 
 /** Exports the float graph, and lays the model out as transformers.js expects (`<name>/onnx/model.onnx`). */
-async function prepareModel(dir: string, modelDir: string, name: string): Promise<{ onnxPath: string; root: string }> {
+export async function prepareModel(dir: string, modelDir: string, name: string): Promise<{ onnxPath: string; root: string }> {
   const lib = await import('../src/index.js');
   const model = await lib.loadPretrained(modelDir);
   const root = join(dir, 'transformers');
@@ -151,11 +151,12 @@ export async function runBenchmark(options: BenchOptions = {}): Promise<BenchRep
       for (const batch of quick ? [1] : [1, 8]) await group(`224×224, batch ${batch}, ${threads} thread(s)`, MODEL_ENGINES, { batch, size: 224, threads });
       await group(`decoded image → top-5, ${threads} thread(s)`, PIPELINE_ENGINES, { batch: 1, size: 224, threads });
       await group(`segmentation 513×513, ${threads} thread(s)`, SEGMENTATION_ENGINES, { batch: 1, size: 513, threads }, { modelDir: segDir, onnxPath: seg.onnxPath });
-      const endToEnd = Array.from({ length: quick ? 24 : END_TO_END_PHOTOS }, (_, i) => photoList[i % photoList.length]!);
-      log(`classify ${endToEnd.length} photo files end to end, ${threads} thread(s)`);
-      results.push(...(await runGroup((['classify-sequential', 'classify-pipelined'] as const).map((engine) => (
-        { ...base, engine, batch: engine === 'classify-sequential' ? 1 : 8, size: 224, threads, photos: endToEnd }
-      )), quick ? 3 : 5, skipped)));
+      // A folder of ordinary photos (JPEG/PNG: transformers.js reads files with sharp, which has no BMP loader).
+      const folder = photoList.filter((p) => !/\.bmp$/i.test(p));
+      const endToEnd = Array.from({ length: quick ? 24 : END_TO_END_PHOTOS }, (_, i) => folder[i % folder.length]!);
+      log(`${endToEnd.length} photo files end to end, ${threads} thread(s): classify one after another and pipelined, transformers.js one after another and in batches of 8`);
+      const files: Array<[EngineName, number]> = [['classify-sequential', 1], ['classify-pipelined', 8], ['transformers-js-files', 1], ['transformers-js-files', 8]];
+      results.push(...(await runGroup(files.map(([engine, batch]) => ({ ...base, engine, batch, size: 224, threads, photos: endToEnd })), quick ? 3 : 5, skipped)));
     }
     log('cold start: classify one photo in a fresh process');
     for (const c of await coldStart(temp, { root: cls.root, name: 'classifier' }, modelDir, photoList[0]!, quick ? 2 : 5)) {

@@ -35,6 +35,11 @@ export interface GraphCache {
 
 /** Services an entry point provides. */
 export interface Platform {
+  /**
+   * Whether int8 graphs built for sessions here store signed weights (exact and faster only where
+   * the CPU has VNNI; see src/quantization/qdq_graph.ts). Absent: unsigned, exact everywhere.
+   */
+  readonly signedInt8Weights?: () => boolean;
   /** Compiled-graph store (Node); absent where graphs cannot be kept (browsers). */
   readonly graphCache?: GraphCache;
   /** Resolves a folder path, URL or hub id to the model's files. */

@@ -18,6 +18,7 @@ import { loadImage, loadSegmentationMap } from '../src/processing/image_io_node.
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import type { Float32Tensor } from '../src/tensor.js';
 import { importTflite, type TfliteImport } from '../src/convert/tflite/importer.js';
+import { cpuinfoHasVnni, signedInt8WeightsPay } from '../src/node/cpu_features.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { QUANTIZATION_METADATA_KEY, readQuantizationRecord } from '../src/quantization/record.js';
 import { assertClose, REAL_FIXTURES, requireFixtures } from './helpers.js';
@@ -96,6 +97,40 @@ describe('int8', requireFixtures(REAL_FIXTURES), () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('signed weights (U8S8 kernels, chosen where the CPU has VNNI) give the very logits of unsigned ones', async (t) => {
+    const r = await convert('mobilenet_v2_1.0_224_quant');
+    const { int8 } = pair(r);
+    disposables.push(int8);
+    const signedGraph = decodeModel(await int8.exportOnnx({}, 'int8', { signedWeights: true }));
+    const types = new Set(signedGraph.graph.initializer.filter((w) => w.name.endsWith('.weight.quantized')).map((w) => w.dataType));
+    assert.deepEqual([...types], [OnnxDataType.INT8]);
+    if (!signedInt8WeightsPay({})) {
+      t.skip('this CPU has no VNNI, where signed int8 weights may saturate: nothing to compare');
+      return;
+    }
+    const unsigned = await ort.InferenceSession.create(await int8.exportOnnx({}, 'int8'), { intraOpNumThreads: 1 });
+    const signed = await ort.InferenceSession.create(await int8.exportOnnx({}, 'int8', { signedWeights: true }), { intraOpNumThreads: 1 });
+    try {
+      for (const [photo, pixelValues] of photos) {
+        const input = { pixel_values: new ort.Tensor('float32', pixelValues.data, [...pixelValues.shape]) };
+        const [u, s] = [(await unsigned.run(input)).logits!, (await signed.run(input)).logits!];
+        assert.deepEqual(s.data, u.data, photo);
+      }
+    } finally {
+      await unsigned.release();
+      await signed.release();
+    }
+  });
+
+  it('reads VNNI from cpuinfo flags, and MOBILENET_V2_INT8_WEIGHTS overrides it', () => {
+    assert.equal(cpuinfoHasVnni('processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n'), true);
+    assert.equal(cpuinfoHasVnni('flags\t\t: fpu avx2 avx_vnni\n'), true);
+    assert.equal(cpuinfoHasVnni('flags\t\t: fpu avx2 avx512f avx512bw\n'), false);
+    assert.equal(cpuinfoHasVnni(''), false);
+    assert.equal(signedInt8WeightsPay({ MOBILENET_V2_INT8_WEIGHTS: 'uint8' }), false);
+    assert.equal(signedInt8WeightsPay({ MOBILENET_V2_INT8_WEIGHTS: 'int8' }), true);
   });
 
   it('a float checkpoint needs calibration, then runs int8 with the same top-1', async () => {

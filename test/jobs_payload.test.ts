@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MobileNetV2Error } from '../src/errors.js';
 import { modelMismatch, parseChunk, PAYLOAD_VERSION } from '../src/jobs/payload.js';
-import { checkQueueName, checkRedisUrl, chunkJobId, chunkOfJobId, redactUrl } from '../src/jobs/queue.js';
-import { missingDependency } from '../src/node/optional_import.js';
+import { checkQueueName, checkRedisUrl, chunkJobId, chunkOfJobId, QUEUE_PEERS, redactUrl } from '../src/jobs/queue.js';
+import { missingPeerError } from '../src/node/optional_peer.js';
 
 const chunk = {
   v: PAYLOAD_VERSION, submission: 'ab12', chunk: 2, start: 64, task: 'classify', options: { topK: 3 },
@@ -63,13 +63,11 @@ describe('queue names, URLs and job ids', () => {
 });
 
 describe('optional packages', () => {
-  it('turns a missing module into one line naming the npm install', () => {
+  it('names the npm install line of the job commands when bullmq or ioredis is missing', () => {
     const notFound = Object.assign(new Error("Cannot find package 'bullmq'"), { code: 'ERR_MODULE_NOT_FOUND' });
-    const err = missingDependency(notFound, ['bullmq', 'ioredis'], 'mobilenet-v2 worker');
+    const err = missingPeerError(notFound, QUEUE_PEERS.what, QUEUE_PEERS.packages);
     assert.ok(err instanceof MobileNetV2Error);
     assert.equal(err.code, 'E_MISSING_DEPENDENCY');
-    assert.equal(err.message, 'mobilenet-v2 worker needs bullmq and ioredis, optional packages that are not installed: npm install bullmq ioredis');
-    const other = new Error('broken install');
-    assert.equal(missingDependency(other, ['bullmq'], 'x'), other);
+    assert.equal(err.message, 'mobilenet-v2 submit, worker and jobs needs the optional packages bullmq, ioredis: npm install bullmq ioredis');
   });
 });

@@ -9,7 +9,9 @@ import { runBatches } from '../src/cli/support/batch_runner.js';
 import { MobileNetV2Error } from '../src/errors.js';
 import { loadImage } from '../src/processing/image_io_node.js';
 import { setMaxImagePixels } from '../src/processing/pixel_limit.js';
-import { planThreads, poolPays, POOL_MIN_IMAGES, PreparePool } from '../src/processing/prepare_pool_node.js';
+import {
+  createPreparer, InlinePreparer, planThreads, poolPays, POOL_MIN_IMAGES, PreparePool, type Preparer, type PreparePoolOptions,
+} from '../src/processing/prepare_pool_node.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import { REPO_ROOT } from './helpers.js';
 
@@ -24,7 +26,7 @@ async function jpeg(width: number, height: number, seed: number): Promise<Buffer
   return sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
 }
 
-describe('PreparePool', () => {
+describe('PreparePool and InlinePreparer', () => {
   let dir: string;
   const files: string[] = [];
   const sizes: Array<[number, number]> = [[320, 240], [97, 300], [500, 333], [256, 256], [41, 63], [640, 480]];
@@ -39,56 +41,62 @@ describe('PreparePool', () => {
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 
-  test('pixel values from the workers equal the main thread\'s bit for bit, and the processor hands them out', async () => {
-    const processor = new MobileNetV2ImageProcessor();
-    const pool = new PreparePool({ processor, workers: 2 });
-    try {
-      for (const file of [...files, join(REPO_ROOT, 'samples/cat.jpg')]) {
-        const image = await pool.load(file);
-        const fromPool = processor.preprocess(image).pixelValues;
-        const expected = processor.preprocess(await loadImage(file)).pixelValues;
-        assert.deepEqual(fromPool.shape, expected.shape);
-        assert.ok(Buffer.from(fromPool.data.buffer, fromPool.data.byteOffset, fromPool.data.byteLength)
-          .equals(Buffer.from(expected.data.buffer, expected.data.byteOffset, expected.data.byteLength)), file);
-        // Other settings miss the precomputed values and preprocess afresh.
-        const other = processor.preprocess(image, undefined, { cropSize: { height: 100, width: 100 } }).pixelValues;
-        assert.deepEqual(other.shape, [1, 3, 100, 100]);
+  const preparers: Array<[string, (options: PreparePoolOptions) => Preparer]> = [
+    ['PreparePool', (options) => new PreparePool({ ...options, workers: 2 })],
+    ['InlinePreparer', (options) => new InlinePreparer(options)],
+  ];
+  for (const [kind, make] of preparers) {
+    test(`${kind}: pixel values equal a plain preprocess bit for bit, and the processor hands them out`, async () => {
+      const processor = new MobileNetV2ImageProcessor();
+      const pool = make({ processor });
+      try {
+        for (const file of [...files, join(REPO_ROOT, 'samples/cat.jpg')]) {
+          const image = await pool.load(file);
+          const fromPool = processor.preprocess(image).pixelValues;
+          const expected = processor.preprocess(await loadImage(file)).pixelValues;
+          assert.deepEqual(fromPool.shape, expected.shape);
+          assert.ok(Buffer.from(fromPool.data.buffer, fromPool.data.byteOffset, fromPool.data.byteLength)
+            .equals(Buffer.from(expected.data.buffer, expected.data.byteOffset, expected.data.byteLength)), file);
+          // Other settings miss the precomputed values and preprocess afresh.
+          const other = processor.preprocess(image, undefined, { cropSize: { height: 100, width: 100 } }).pixelValues;
+          assert.deepEqual(other.shape, [1, 3, 100, 100]);
+        }
+      } finally {
+        await pool.close();
       }
-    } finally {
-      await pool.close();
-    }
-  });
+    });
 
-  test('concurrent loads resolve to their own images, whatever order the workers finish in', async () => {
-    const pool = new PreparePool({ workers: 3 });
-    try {
-      const images = await Promise.all(files.map((f) => pool.load(f)));
-      assert.deepEqual(images.map((im) => [im.width, im.height]), sizes);
-    } finally {
-      await pool.close();
-    }
-  });
+    test(`${kind}: concurrent loads resolve to their own images, whatever order they finish in`, async () => {
+      const pool = make({});
+      try {
+        const images = await Promise.all(files.map((f) => pool.load(f)));
+        assert.deepEqual(images.map((im) => [im.width, im.height]), sizes);
+      } finally {
+        await pool.close();
+      }
+    });
 
-  test('a bad image fails alone, with its name and code', async () => {
-    const pool = new PreparePool({ workers: 2 });
-    setMaxImagePixels(200 * 200);
-    try {
-      const results = await Promise.allSettled([
-        pool.load(files[0]!),
-        pool.load(join(dir, 'missing.jpg')),
-        pool.load(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]), 'truncated.jpg'),
-        pool.load(files[4]!),
-      ]);
-      const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as MobileNetV2Error).code : 'ok'));
-      // The main thread's pixel limit reaches the workers: 320×240 is above 200×200.
-      assert.deepEqual(codes, ['E_IMAGE_TOO_LARGE', 'E_FILE_NOT_FOUND', 'E_IMAGE_DECODE', 'ok']);
-      for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MobileNetV2Error && !r.reason.message.includes('\n'));
-      assert.match((results[2] as PromiseRejectedResult).reason.message, /^truncated\.jpg: /);
-    } finally {
-      setMaxImagePixels(undefined);
-      await pool.close();
-    }
-  });
+    test(`${kind}: a bad image fails alone, with its name and code`, async () => {
+      const pool = make({});
+      setMaxImagePixels(200 * 200);
+      try {
+        const results = await Promise.allSettled([
+          pool.load(files[0]!),
+          pool.load(join(dir, 'missing.jpg')),
+          pool.load(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]), 'truncated.jpg'),
+          pool.load(files[4]!),
+        ]);
+        const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as MobileNetV2Error).code : 'ok'));
+        // The main thread's pixel limit holds (in workers too): 320×240 is above 200×200.
+        assert.deepEqual(codes, ['E_IMAGE_TOO_LARGE', 'E_FILE_NOT_FOUND', 'E_IMAGE_DECODE', 'ok']);
+        for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MobileNetV2Error && !r.reason.message.includes('\n'));
+        assert.match((results[2] as PromiseRejectedResult).reason.message, /^truncated\.jpg: /);
+      } finally {
+        setMaxImagePixels(undefined);
+        await pool.close();
+      }
+    });
+  }
 
   test('runBatches keeps file order with the pool and reports failures in place', async () => {
     const list = [files[0]!, join(dir, 'missing.jpg'), ...files.slice(1)];
@@ -125,11 +133,19 @@ describe('PreparePool', () => {
     assert.ok(performance.now() - started < 20_000);
   });
 
-  test('a closed pool refuses work with a MobileNetV2Error', async () => {
-    const pool = new PreparePool({ workers: 1 });
-    await pool.load(files[0]!);
-    await pool.close();
-    await assert.rejects(pool.load(files[0]!), (err: unknown) => err instanceof MobileNetV2Error && err.code === 'E_DISPOSED');
+  test('a closed preparer refuses work with a MobileNetV2Error', async () => {
+    for (const pool of [new PreparePool({ workers: 1 }), new InlinePreparer()]) {
+      await pool.load(files[0]!);
+      await pool.close();
+      await assert.rejects(pool.load(files[0]!), (err: unknown) => err instanceof MobileNetV2Error && err.code === 'E_DISPOSED');
+    }
+  });
+
+  test('createPreparer: decode workers where a pool pays, else this thread', async () => {
+    const [pool, inline] = [createPreparer(100, { workers: 2 }), createPreparer(100, { workers: 1 })];
+    assert.ok(pool instanceof PreparePool);
+    assert.ok(inline instanceof InlinePreparer);
+    await Promise.all([pool.close(), inline.close()]);
   });
 });
 

@@ -37,6 +37,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   preprocess: () => import('./commands/preprocess.js'),
   train: () => import('./commands/train.js'),
   eval: () => import('./commands/eval.js'),
+  serve: () => import('./commands/serve.js'),
   submit: () => import('./commands/submit.js'),
   worker: () => import('./commands/worker.js'),
   jobs: () => import('./commands/jobs.js'),

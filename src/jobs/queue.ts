@@ -7,7 +7,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MobileNetV2Error } from '../errors.js';
 import { oneLine, quote } from '../describe.js';
-import { importOptional } from '../node/optional_import.js';
+import { importPeers } from '../node/optional_peer.js';
 
 /** The two optional packages the job commands run on. */
 export interface QueueLibraries {
@@ -15,9 +15,12 @@ export interface QueueLibraries {
   readonly Redis: typeof import('ioredis').Redis;
 }
 
+/** What needs the queue's packages, and which they are (for the missing-package line). */
+export const QUEUE_PEERS = { what: 'mobilenet-v2 submit, worker and jobs', packages: ['bullmq', 'ioredis'] } as const;
+
 /** Imports bullmq and ioredis, or says which `npm install` brings them. */
 export async function queueLibraries(): Promise<QueueLibraries> {
-  const [bullmq, ioredis] = await importOptional(() => Promise.all([import('bullmq'), import('ioredis')]), ['bullmq', 'ioredis'], 'mobilenet-v2 submit, worker and jobs');
+  const [bullmq, ioredis] = await importPeers(QUEUE_PEERS.what, QUEUE_PEERS.packages, () => Promise.all([import('bullmq'), import('ioredis')]));
   return { bullmq, Redis: ioredis.Redis };
 }
 

@@ -9,7 +9,7 @@ import type { PipelineOfTask } from '../pipelines/pipeline.js';
 import { DEFAULT_TOP_K } from '../pipelines/image_classification.js';
 import { classificationJson, embeddingJson, segmentationJson } from '../pipelines/result_json.js';
 import type { RawImage } from '../processing/image.js';
-import { planThreads, poolPays, PreparePool, type PreparePoolOptions } from '../processing/prepare_pool_node.js';
+import { createPreparer, planThreads, type Preparer, type PreparePoolOptions } from '../processing/prepare_pool_node.js';
 import { JOB_TASKS, MAX_CHUNK, type JobTask, type TaskOptions } from './payload.js';
 
 /** One image's result object, without its file. */
@@ -18,8 +18,8 @@ export type ResultObject = object;
 /** A loaded task: runs a batch and says how its images are decoded. */
 export interface TaskRunner {
   run(images: RawImage[], options: TaskOptions): Promise<ResultObject[]>;
-  /** The decode pool (kept across chunks where a pool pays) or its options, for `runBatches`. */
-  readonly prepare: PreparePoolOptions | PreparePool;
+  /** Decodes (and for most tasks preprocesses) its images, kept across chunks, for `runBatches`. */
+  readonly prepare: Preparer;
   dispose(): Promise<void>;
 }
 
@@ -49,14 +49,14 @@ async function loadRunner<T extends JobTask>(task: T, flags: ModelFlags & { batc
   const pipe = (await loadPipeline(JOB_TASKS[task], { ...flags, worker: true })) as Pipe<T>;
   const spec = RUNS[task];
   const options: PreparePoolOptions = { workers: planThreads(flags.threads).workers, ...(spec.preprocess ? { processor: pipe.processor } : {}) };
-  // A worker runs chunk after chunk: where a decode pool pays, one pool serves them all (its
-  // threads end when idle and restart on demand) instead of one started per chunk.
-  const pool = poolPays(MAX_CHUNK, options.workers) ? new PreparePool(options) : null;
+  // A worker runs chunk after chunk: one preparer serves them all (a decode pool where one pays,
+  // its threads ending when idle and restarting on demand) instead of one started per chunk.
+  const prepare = createPreparer(MAX_CHUNK, options);
   return {
     run: (images, taskOptions) => spec.run(pipe, images, taskOptions),
-    prepare: pool ?? options,
+    prepare,
     dispose: async () => {
-      await pool?.close();
+      await prepare.close();
       await pipe.dispose();
     },
   };

@@ -15,7 +15,7 @@ import type { ModelFiles } from '../hub/model_files.js';
 import { encodeModel } from '../onnx/proto.js';
 import { findPlatform, getPlatform, type HubOptions } from '../platform.js';
 import { calibrate, type CalibrationMethod } from '../quantization/calibrate.js';
-import { quantizeGraph } from '../quantization/qdq_graph.js';
+import { quantizeGraph, type QdqOptions } from '../quantization/qdq_graph.js';
 import { restoreQuantizedWeights } from '../quantization/grid.js';
 import { QUANTIZATION_METADATA_KEY, readQuantizationRecord, type QuantizationRecord } from '../quantization/record.js';
 import { createSession, getOrtModule, type ModelDType, type SessionOptions } from '../runtime/ort.js';
@@ -184,9 +184,10 @@ export abstract class MobileNetV2PreTrainedModel {
 
   /**
    * The ONNX graph for a request, e.g. to run in another runtime (`export-onnx`): float32, or for
-   * `int8` the integer QDQ graph (see {@link quantization}).
+   * `int8` the integer QDQ graph (see {@link quantization}); `options.signedWeights` stores its
+   * weights as int8, exact only on CPUs with VNNI (the default uint8 is exact on every CPU).
    */
-  async exportOnnx(request: Partial<GraphRequest> = {}, dtype: ModelDType = this.sessionOptions.dtype ?? 'fp32'): Promise<Uint8Array> {
+  async exportOnnx(request: Partial<GraphRequest> = {}, dtype: ModelDType = this.sessionOptions.dtype ?? 'fp32', options: QdqOptions = {}): Promise<Uint8Array> {
     const { model, quantization } = await this.buildFloatGraph(this.fullRequest(request));
     if (dtype === 'fp32') return encodeModel(model);
     const record = this.quantization;
@@ -197,7 +198,7 @@ export abstract class MobileNetV2PreTrainedModel {
           'for an integer ONNX file: mobilenet-v2 export-onnx --dtype int8 --calibrate <images>)',
       );
     }
-    return encodeModel(quantizeGraph(model, quantization, record));
+    return encodeModel(quantizeGraph(model, quantization, record, options));
   }
 
   /** The float network for `request`, from the state dict (read on first use). */
@@ -317,16 +318,19 @@ export abstract class MobileNetV2PreTrainedModel {
    */
   private async createSessionFor(request: GraphRequest): Promise<InferenceSession> {
     const dtype = this.sessionOptions.dtype ?? 'fp32';
-    const cache = findPlatform()?.graphCache;
+    const platform = findPlatform();
+    const cache = platform?.graphCache;
+    // Signed int8 weights where this CPU runs them exactly and faster (VNNI); part of the key.
+    const qdq: QdqOptions = { signedWeights: dtype === 'int8' && (platform?.signedInt8Weights?.() ?? false) };
     const key = cache && this.weights.fingerprint !== null
       ? JSON.stringify({
         format: GRAPH_FORMAT, weights: this.weights.fingerprint, metadata: this.checkpointMetadata,
-        config: { ...this.config.toJSON({ diff: false }), problem_type: null }, architecture: this.architecture, request, dtype,
+        config: { ...this.config.toJSON({ diff: false }), problem_type: null }, architecture: this.architecture, request, dtype, ...qdq,
       })
       : null;
     const cached = key !== null ? await cache!.get(key) : null;
     if (cached !== null) return createSession(cached, this.sessionOptions);
-    const graph = await this.exportOnnx(request, dtype);
+    const graph = await this.exportOnnx(request, dtype, qdq);
     if (key !== null) await cache!.put(key, graph);
     return createSession(graph, this.sessionOptions);
   }

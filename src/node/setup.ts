@@ -5,7 +5,8 @@
 import '../runtime/ort_node.js';
 import { resolveModelFiles } from '../hub/resolve_node.js';
 import { setPlatform } from '../platform.js';
+import { signedInt8WeightsPay } from './cpu_features.js';
 import { nodeGraphCache } from './graph_cache.js';
 import { writeFolder } from './write_folder.js';
 
-setPlatform({ resolveModelFiles, writeFolder, graphCache: nodeGraphCache });
+setPlatform({ resolveModelFiles, writeFolder, graphCache: nodeGraphCache, signedInt8Weights: signedInt8WeightsPay });

@@ -11,6 +11,7 @@
  * centre crop, which gives the same pixels as resizing everything and cropping afterwards.
  */
 import { check } from '../errors.js';
+import { wasmResample, type KernelOptions } from './pil_resample_wasm.js';
 
 /** Pillow's resampling filter codes (`PIL.Image.Resampling`), as stored in `preprocessor_config.json`. */
 export const Resample = { NEAREST: 0, LANCZOS: 1, BILINEAR: 2, BICUBIC: 3, BOX: 4, HAMMING: 5 } as const;
@@ -80,7 +81,7 @@ const HALF = 1 << (PRECISION_BITS - 1);
 const SATURATED = 1 << (PRECISION_BITS + 8);
 
 /** Per-output-pixel source ranges and fixed-point weights along one axis (`precompute_coeffs`). */
-interface Coefficients {
+export interface Coefficients {
   /** `[first source index, count]` per output index. */
   bounds: Int32Array;
   /** `ksize` weights per output index, scaled by 2^22 and rounded half away from zero. */
@@ -115,6 +116,13 @@ function precompute(inSize: number, outSize: number, filter: Filter): Coefficien
     bounds[xx * 2 + 1] = count;
   }
   return { bounds, weights, ksize };
+}
+
+/** Coefficients that copy: output index i is source index i, weight 1. */
+function identity(size: number): Coefficients {
+  const bounds = new Int32Array(size * 2);
+  for (let i = 0; i < size; i++) [bounds[2 * i], bounds[2 * i + 1]] = [i, 1];
+  return { bounds, weights: new Int32Array(size).fill(1 << PRECISION_BITS), ksize: 1 };
 }
 
 function clip8(ss: number): number {
@@ -254,12 +262,14 @@ function resizeNearest(src: Pixels8, outWidth: number, outHeight: number, window
 
 /**
  * `Image.resize((outWidth, outHeight), resample)` on an 8-bit image with 1–4 interleaved channels,
- * returning only `window` of the result (the whole image by default).
+ * returning only `window` of the result (the whole image by default). The convolution passes run
+ * in WebAssembly SIMD where the runtime has it (./pil_resample_wasm.ts), else in JavaScript: the
+ * same bytes either way.
  *
  * @throws MobileNetV2Error for an unknown filter code, non-positive sizes or a window outside the
  *   output.
  */
-export function pilResize(src: Pixels8, outWidth: number, outHeight: number, resample: ResampleCode, window?: Window): Pixels8 {
+export function pilResize(src: Pixels8, outWidth: number, outHeight: number, resample: ResampleCode, window?: Window, options: KernelOptions = {}): Pixels8 {
   const win = window ?? { left: 0, top: 0, width: outWidth, height: outHeight };
   check(isResampleCode(resample), `resample must be one of Pillow's filter codes 0-5, got ${String(resample)}`);
   check(
@@ -277,17 +287,18 @@ export function pilResize(src: Pixels8, outWidth: number, outHeight: number, res
 
   const filter = FILTERS.get(resample)!;
   const rowLength = win.width * src.channels;
-  if (src.height === outHeight) {
-    return result(resampleRows(src, precompute(src.width, outWidth, filter), win.top, win.top + win.height, win));
-  }
-  const vertical = precompute(src.height, outHeight, filter);
+  const horizontal = src.width === outWidth ? undefined : precompute(src.width, outWidth, filter);
+  const vertical = src.height === outHeight ? undefined : precompute(src.height, outHeight, filter);
   if (win.height === 0) return result(new Uint8Array(0));
-  // Source rows the vertical pass reads for the window's output rows.
-  const row0 = vertical.bounds[2 * win.top]!;
+  // Source rows the vertical pass reads for the window's output rows (or the window's own rows).
   const lastRow = win.top + win.height - 1;
-  const row1 = vertical.bounds[2 * lastRow]! + vertical.bounds[2 * lastRow + 1]!;
-  const rows = src.width === outWidth
-    ? cropRows(src, row0, row1, win)
-    : resampleRows(src, precompute(src.width, outWidth, filter), row0, row1, win);
-  return result(resampleColumns(rows, rowLength, row0, vertical, win));
+  const row0 = vertical ? vertical.bounds[2 * win.top]! : win.top;
+  const row1 = vertical ? vertical.bounds[2 * lastRow]! + vertical.bounds[2 * lastRow + 1]! : lastRow + 1;
+  if (options.wasm !== false) {
+    // An unchanged width is a one-tap pass there: (2^21 + p * 2^22) >> 22 = p, the copy's bytes.
+    const out = wasmResample(src, horizontal ?? identity(outWidth), vertical, row0, row1, win);
+    if (out) return result(out);
+  }
+  const rows = horizontal ? resampleRows(src, horizontal, row0, row1, win) : cropRows(src, row0, row1, win);
+  return result(vertical ? resampleColumns(rows, rowLength, row0, vertical, win) : rows);
 }

@@ -14,6 +14,7 @@ import { formatShape, numel, type DType, type Tensor } from '../tensor.js';
 import { checkRawImage, isRawImage, type RawImage } from './image.js';
 import { precomputedPixelValues } from './precomputed.js';
 import { pilResize, Resample, type Pixels8, type ResampleCode, type Window } from './pil_resample.js';
+import { wasmPlanes, type KernelOptions } from './pil_resample_wasm.js';
 import {
   DEFAULT_SETTINGS,
   parseProcessorConfig,
@@ -279,21 +280,34 @@ function pointwise(kind: Kind, settings: ImageProcessorSettings, channels: numbe
 function toPixelValues(work: Work, settings: ImageProcessorSettings, what: string): Tensor<'float32'> {
   const { data, kind, height, width, channels } = work;
   const f = pointwise(kind, settings, channels, what);
-  const plane = height * width;
-  const out = new Float32Array(plane * channels);
+  const shape = [channels, height, width];
   if (data instanceof Uint8Array) {
     const lut = new Float32Array(256 * channels);
     for (let c = 0; c < channels; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(v, c);
-    for (let c = 0; c < channels; c++) {
-      const table = lut.subarray(c * 256, c * 256 + 256);
-      for (let p = 0, i = c; p < plane; p++, i += channels) out[c * plane + p] = table[data[i]!]!;
-    }
-  } else {
-    for (let c = 0; c < channels; c++) {
-      for (let p = 0, i = c; p < plane; p++, i += channels) out[c * plane + p] = f(data[i]!, c);
-    }
+    return { dtype: 'float32', shape, data: lookupPlanes(data, channels, lut) };
   }
-  return { dtype: 'float32', shape: [channels, height, width], data: out };
+  const plane = height * width;
+  const out = new Float32Array(plane * channels);
+  for (let c = 0; c < channels; c++) {
+    for (let p = 0, i = c; p < plane; p++, i += channels) out[c * plane + p] = f(data[i]!, c);
+  }
+  return { dtype: 'float32', shape, data: out };
+}
+
+/**
+ * Interleaved bytes to channel planes through per-channel tables: byte `v` of channel `c` becomes
+ * `lut[c * 256 + v]`. In WebAssembly where available (./pil_resample_wasm.ts), else here.
+ */
+export function lookupPlanes(data: Uint8Array, channels: number, lut: Float32Array, options: KernelOptions = {}): Float32Array {
+  const fast = options.wasm === false ? undefined : wasmPlanes(data, channels, lut);
+  if (fast) return fast;
+  const plane = data.length / channels;
+  const out = new Float32Array(data.length);
+  for (let c = 0; c < channels; c++) {
+    const table = lut.subarray(c * 256, c * 256 + 256);
+    for (let p = 0, i = c; p < plane; p++, i += channels) out[c * plane + p] = table[data[i]!]!;
+  }
+  return out;
 }
 
 /** `reduce_label`: 0 → 255, k → k − 1, and 255 stays 255. */

@@ -9,17 +9,33 @@
  * Weights keep the record's own scales when they are symmetric int8 (the Keras post-training
  * quantized model); otherwise (uint8 TF-slim and DeepLab files, calibrated float checkpoints) they
  * are re-quantized to symmetric per-channel int8.
- * Weights and activations are both stored as uint8 (int8 values shifted by 128, zero point 128:
- * the same real values). Signed weights would pick ONNX Runtime's U8S8 kernels, which on x86
- * CPUs without VNNI (AVX2, AVX-512 without VNNI) multiply-add pairs of products into saturating
- * int16 (`vpmaddubsw`): 255 · 127 · 2 overflows, and real photos changed their top-1 class. The
- * U8U8 kernels widen to int16 before multiplying and are exact on every CPU.
+ * Activations are uint8. Weights are uint8 too by default (int8 values shifted by 128, zero point
+ * 128: the same real values): signed weights pick ONNX Runtime's U8S8 kernels, which on x86 CPUs
+ * without VNNI (AVX2, AVX-512 without VNNI) multiply-add pairs of products into saturating int16
+ * (`vpmaddubsw`): 255 · 127 · 2 overflows, and real photos changed their top-1 class. The U8U8
+ * kernels widen to int16 before multiplying and are exact on every CPU. Where the CPU has VNNI
+ * (`vpdpbusd` sums into int32, exact) the caller asks for signed weights
+ * ({@link QdqOptions.signedWeights}): the U8S8 kernels then give the same integers, faster.
  */
 import { MobileNetV2Error } from '../errors.js';
 import { OnnxDataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { asUint8, quantizeBias, quantizeValues, symmetricWeightParams, type QuantParams } from './affine.js';
 import { consumersOf, INPUT_KEY, PASS_THROUGH, type QuantizationPlan } from './points.js';
 import type { QuantizationRecord } from './record.js';
+
+/** Integer types of zero points (and of the tensors they go with). */
+type ZeroType = 'uint8' | 'int8' | 'int32';
+const ZERO_TYPES = { uint8: OnnxDataType.UINT8, int8: OnnxDataType.INT8, int32: OnnxDataType.INT32 } as const;
+const ZERO_ARRAYS = { uint8: Uint8Array, int8: Int8Array, int32: Int32Array } as const;
+
+/** Options of {@link quantizeGraph}. */
+export interface QdqOptions {
+  /**
+   * Store weights as int8 (ONNX Runtime's U8S8 kernels) rather than uint8 (U8U8). Only exact where
+   * the CPU has VNNI (see this file's header); default false, exact everywhere.
+   */
+  readonly signedWeights?: boolean;
+}
 
 /** Ops whose weights (input 1) and bias (input 2) become integers when their input is quantized. */
 const WEIGHTED = new Set(['Conv', 'Gemm']);
@@ -39,7 +55,10 @@ class QdqRewriter {
   private readonly nodes: NodeProto[] = [];
   private readonly initializers: Map<string, TensorProto>;
 
-  constructor(private readonly graph: ModelProto['graph'], private readonly plan: QuantizationPlan, private readonly record: QuantizationRecord) {
+  constructor(
+    private readonly graph: ModelProto['graph'], private readonly plan: QuantizationPlan, private readonly record: QuantizationRecord,
+    private readonly signedWeights: boolean,
+  ) {
     this.initializers = new Map(graph.initializer.map((t) => [t.name, t]));
   }
 
@@ -49,15 +68,14 @@ class QdqRewriter {
   }
 
   /** Scale and zero-point initializers of `params` (vectors when per channel). */
-  private paramInitializers(prefix: string, params: QuantParams, zeroType: 'uint8' | 'int32'): [string, string] {
+  private paramInitializers(prefix: string, params: QuantParams, zeroType: ZeroType): [string, string] {
     const dims = params.scale.length > 1 ? [params.scale.length] : [];
     const scale = this.addInitializer(`${prefix}.scale`, OnnxDataType.FLOAT, Float32Array.from(params.scale), dims);
-    const zeros = zeroType === 'uint8' ? Uint8Array.from(params.zero_point) : Int32Array.from(params.zero_point);
-    const typeCode = zeroType === 'uint8' ? OnnxDataType.UINT8 : OnnxDataType.INT32;
-    return [scale, this.addInitializer(`${prefix}.zero_point`, typeCode, zeros, dims)];
+    const zeros = ZERO_ARRAYS[zeroType].from(params.zero_point);
+    return [scale, this.addInitializer(`${prefix}.zero_point`, ZERO_TYPES[zeroType], zeros, dims)];
   }
 
-  private dequantize(quantized: string, output: string, params: QuantParams, zeroType: 'uint8' | 'int32'): void {
+  private dequantize(quantized: string, output: string, params: QuantParams, zeroType: ZeroType): void {
     const [scale, zero] = this.paramInitializers(output, params, zeroType);
     const axis = params.scale.length > 1 ? { axis: 0 } : {};
     this.nodes.push(node('DequantizeLinear', [quantized, scale, zero], output, `${output}.dequantize`, axis));
@@ -81,10 +99,12 @@ class QdqRewriter {
     const channels = weight.dims[0]!;
     const key = this.plan.weightKeys.get(op.name);
     const recorded = key === undefined ? undefined : this.record.weights[key];
-    const params = asUint8(recorded && isSymmetricInt8(recorded, channels) ? recorded : symmetricWeightParams(values, channels));
+    const signed = recorded && isSymmetricInt8(recorded, channels) ? recorded : symmetricWeightParams(values, channels);
+    const params = this.signedWeights ? signed : asUint8(signed);
     const quantized = quantizeValues(values, params);
     this.initializers.delete(weightName!);
-    this.dequantize(this.addInitializer(`${weightName}.quantized`, OnnxDataType.UINT8, quantized, weight.dims), weightName!, params, 'uint8');
+    const type = this.signedWeights ? 'int8' : 'uint8';
+    this.dequantize(this.addInitializer(`${weightName}.quantized`, ZERO_TYPES[type], quantized, weight.dims), weightName!, params, type);
     const bias = biasName ? this.initializers.get(biasName) : undefined;
     if (!bias) return;
     const q = quantizeBias(floatValues(bias), inputScale, params);
@@ -164,8 +184,8 @@ function node(opType: string, input: string[], output: string, name: string, att
  * stay float, so every graph request (hidden states, segmentation head) still runs; inputs and
  * outputs stay float32 with the same names.
  */
-export function quantizeGraph(model: ModelProto, plan: QuantizationPlan, record: QuantizationRecord): ModelProto {
-  new QdqRewriter(model.graph, plan, record).rewrite();
+export function quantizeGraph(model: ModelProto, plan: QuantizationPlan, record: QuantizationRecord, options: QdqOptions = {}): ModelProto {
+  new QdqRewriter(model.graph, plan, record, options.signedWeights ?? false).rewrite();
   model.metadataProps = [...(model.metadataProps ?? []), { key: 'quantization', value: `int8 (QDQ) from ${record.source}` }];
   return model;
 }

@@ -127,11 +127,13 @@ async function openItem(item: LabeledImage, i: number, access: ImageAccess): Pro
   return { hash: await sha256Hex(bytes), decode: () => decode(bytes, name) };
 }
 
-type Opened = { hash: string; decode: () => Promise<RawImage> } | { error: unknown };
+/** An item read and hashed, its views looked up in the cache, and its decode started if a view is missing. */
+type Opened<T> = { item: T; keys: string[]; hash: string; vectors: Array<Float32Array | undefined>; image: Promise<RawImage> | null } | { item: T; error: unknown };
 
 /**
  * Embeds every view of every image, reading each view from the cache when it is there and running
- * the backbone (in the extractor's batch size) only for the rest.
+ * the backbone (in the extractor's batch size) only for the rest. The next batch is read, looked
+ * up and decoded while the backbone runs the current one.
  */
 export async function embedDataset<T extends LabeledImage>(
   extractor: ImageFeatureExtractionPipeline, items: readonly T[], options: EmbedOptions = {},
@@ -141,36 +143,41 @@ export async function embedDataset<T extends LabeledImage>(
   const cache = options.cache ?? new MemoryEmbeddingCache();
   const space = await embeddingSpace(extractor);
   const viewKeys = (hash: string) => Array.from({ length: augment + 1 }, (_, v) => `${space}:${hash}:${v === 0 ? 'plain' : `aug${v}:${seed}:${AUGMENT_KEY}`}`);
-  const open = (start: number) => Promise.all(items.slice(start, start + extractor.batchSize)
-    .map((item, k): Promise<Opened> => openItem(item, start + k, options).catch((error: unknown) => ({ error }))));
+  const openOne = async (item: T, i: number): Promise<Opened<T>> => {
+    try {
+      const { hash, decode } = await openItem(item, i, options);
+      const keys = viewKeys(hash);
+      const vectors = await Promise.all(keys.map((key) => cache.get(key)));
+      const image = vectors.every((v) => v !== undefined) ? null : decode();
+      image?.catch(() => undefined); // awaited in order below; not an unhandled rejection meanwhile
+      return { item, keys, hash, vectors, image };
+    } catch (error) {
+      return { item, error };
+    }
+  };
+  const open = (start: number) => Promise.all(items.slice(start, start + extractor.batchSize).map((item, k) => openOne(item, start + k)));
   const kept: T[] = [];
   const views: Float32Array[][] = [];
   let dim = 0;
   let cached = 0;
   let next = items.length > 0 ? open(0) : null;
   for (let start = 0; start < items.length; start += extractor.batchSize) {
-    const opened = await next!;
+    const batch = await next!;
     next = start + extractor.batchSize < items.length ? open(start + extractor.batchSize) : null;
-    const batch: Array<{ item: T; vectors: Array<Float32Array | undefined>; keys: string[]; decode: () => Promise<RawImage>; hash: string }> = [];
-    for (const [k, o] of opened.entries()) {
-      const item = items[start + k]!;
-      if ('error' in o) {
-        skip(options, item, o.error);
+    // Run only the views missing from the cache, in one go.
+    const pending: Array<{ entry: Extract<Opened<T>, { keys: string[] }>; view: number; image: RawImage }> = [];
+    for (const entry of batch) {
+      if ('error' in entry) {
+        skip(options, entry.item, entry.error);
         continue;
       }
-      const keys = viewKeys(o.hash);
-      batch.push({ item, keys, hash: o.hash, decode: o.decode, vectors: await Promise.all(keys.map((key) => cache.get(key))) });
-    }
-    // Decode only the images with a view missing from the cache, and run those views in one go.
-    const pending: Array<{ entry: (typeof batch)[number]; view: number; image: RawImage }> = [];
-    for (const entry of batch) {
-      if (entry.vectors.every((v) => v !== undefined)) {
+      if (!entry.image) {
         cached++;
         continue;
       }
       let image: RawImage;
       try {
-        image = await entry.decode();
+        image = await entry.image;
       } catch (error) {
         skip(options, entry.item, error);
         entry.vectors = [];
@@ -193,7 +200,7 @@ export async function embedDataset<T extends LabeledImage>(
       }
     }
     for (const entry of batch) {
-      if (entry.vectors.length === 0) continue;
+      if ('error' in entry || entry.vectors.length === 0) continue;
       kept.push(entry.item);
       views.push(entry.vectors as Float32Array[]);
       dim = entry.vectors[0]!.length;

@@ -6,8 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MobileNetV2Error } from '../errors.js';
 import { collectImageFiles } from '../processing/image_files_node.js';
-import { decodeImage } from '../processing/image_io_node.js';
-import { sharedDecodePool } from '../processing/prepare_pool_node.js';
+import { sharedDecoder } from '../processing/prepare_pool_node.js';
 import type { LabeledImage } from './dataset.js';
 import type { ImageAccess } from './embeddings.js';
 
@@ -41,5 +40,5 @@ export const nodeImageAccess: Required<ImageAccess> = {
       throw new MobileNetV2Error(`${path}: cannot read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { code: 'E_FILE_NOT_FOUND', cause });
     });
   },
-  decode: (bytes, name) => sharedDecodePool()?.load(bytes, name) ?? decodeImage(bytes, name),
+  decode: (bytes, name) => sharedDecoder().load(bytes, name),
 };

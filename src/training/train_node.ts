@@ -50,6 +50,8 @@ export async function trainFromFolder(dir: string, options: FolderTrainOptions =
   const val = options.valDir === undefined ? undefined : await readImageFolder(options.valDir);
   const result = await trainClassifier(val ? { train, val } : { train }, {
     ...nodeImageAccess, ...options, model: options.model ?? DEFAULT_CLASSIFIER, cache: options.cache ?? cacheOf(options),
+    // The backbone in a worker thread, so the next images decode while it runs.
+    session: { worker: true, ...options.session },
   });
   result.report.peakRssBytes = peakRss();
   return result;
@@ -83,7 +85,7 @@ export async function evaluateFolder(dir: string, model: string, options: Folder
   const knnBytes = await readFile(join(model, KNN_INDEX_FILE)).catch(() => null);
   const knn = knnBytes ? parseKnnIndex(knnBytes, join(model, KNN_INDEX_FILE)) : null;
   const extractor = await pipeline('image-feature-extraction', model, {
-    ...(options.threads ? { threads: options.threads } : {}), ...(options.dtype ? { dtype: options.dtype } : {}), ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    worker: true, ...(options.threads ? { threads: options.threads } : {}), ...(options.dtype ? { dtype: options.dtype } : {}), ...(options.batchSize ? { batchSize: options.batchSize } : {}),
   });
   try {
     return await evaluate(extractor, items, { ...nodeImageAccess, ...options, knn, cache: cacheOf(options) });

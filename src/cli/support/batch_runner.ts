@@ -1,13 +1,12 @@
 /**
- * Runs a model over many image files for the CLI: decodes the next batch while the model works on
- * the current one (in a pool of decode workers where {@link poolPays}, which also preprocess when
- * given the processor), reports a bad image as one line and carries on, and draws
- * a progress bar on a terminal.
+ * Runs a model over many image files for the CLI: prepares (decodes and, given the processor,
+ * preprocesses) the next batch while the model works on the current one (see
+ * `createPreparer`: in decode workers where they pay, else on this thread one image at a time),
+ * reports a bad image as one line and carries on, and draws a progress bar on a terminal.
  */
 import cliProgress from 'cli-progress';
 import type { RawImage } from '../../processing/image.js';
-import { loadImage } from '../../processing/image_io_node.js';
-import { poolPays, PreparePool, type PreparePoolOptions } from '../../processing/prepare_pool_node.js';
+import { createPreparer, type Preparer, type PreparePoolOptions } from '../../processing/prepare_pool_node.js';
 
 /** What to do with the images. */
 export interface BatchJob<R> {
@@ -18,10 +17,10 @@ export interface BatchJob<R> {
   /** Print stack traces of failures. */
   readonly verbose?: boolean;
   /**
-   * The decode pool's workers and the processor they preprocess with (default: decode only, planned
-   * workers), or a pool of the caller's (kept open: a long-lived caller saves the workers' start).
+   * The decode workers and the processor to preprocess with (default: decode only, planned
+   * workers), or a preparer of the caller's (kept open: a long-lived caller saves the workers' start).
    */
-  readonly prepare?: PreparePoolOptions | PreparePool;
+  readonly prepare?: PreparePoolOptions | Preparer;
   /** Runs the model on decoded images, one result per image. */
   run(images: RawImage[]): Promise<R[]>;
   /** Consumes one image's result (prints it, writes files), in file order. */
@@ -87,9 +86,12 @@ function progress(total: number): Progress {
   };
 }
 
-async function decodeAll(files: readonly string[], pool: PreparePool | null): Promise<Decoded[]> {
-  const load = (file: string) => (pool ? pool.load(file) : loadImage(file));
-  return Promise.all(files.map((file) => load(file).then((image) => ({ file, image }), (error: unknown) => ({ file, error }))));
+async function decodeAll(files: readonly string[], preparer: Preparer): Promise<Decoded[]> {
+  return Promise.all(files.map((file) => preparer.load(file).then((image) => ({ file, image }), (error: unknown) => ({ file, error }))));
+}
+
+function isPreparer(prepare: PreparePoolOptions | Preparer | undefined): prepare is Preparer {
+  return prepare !== undefined && 'load' in prepare;
 }
 
 /**
@@ -109,9 +111,8 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
   };
   const batches: string[][] = [];
   for (let i = 0; i < job.files.length; i += job.batchSize) batches.push(job.files.slice(i, i + job.batchSize));
-  const own = !(job.prepare instanceof PreparePool);
-  const pool = job.prepare instanceof PreparePool ? job.prepare
-    : poolPays(job.files.length, job.prepare?.workers) ? new PreparePool(job.prepare) : null;
+  const own = !isPreparer(job.prepare);
+  const pool = isPreparer(job.prepare) ? job.prepare : createPreparer(job.files.length, job.prepare);
   let next = batches.length ? decodeAll(batches[0]!, pool) : null;
   let previous: Promise<void> = Promise.resolve();
   try {
@@ -142,7 +143,7 @@ export async function runBatches<R>(job: BatchJob<R>): Promise<BatchSummary> {
     await previous;
   } finally {
     bar.stop();
-    if (own) await pool?.close();
+    if (own) await pool.close();
   }
   return { succeeded: job.files.length - failed, failed };
 }

@@ -41,6 +41,18 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
+/** A commander parser for a non-negative integer option value (a port, a delay). */
+export function nonNegativeInteger(value: string): number {
+  return value.trim() === '0' ? 0 : positiveInteger(value);
+}
+
+/** A commander parser for a positive number option value (a size in MiB). */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
+  return n;
+}
+
 /**
  * A commander parser for `--threads`: a positive integer; more threads than cores is allowed (ONNX
  * Runtime takes it) but warned about on stderr, since oversubscribed threads make runs much slower.
