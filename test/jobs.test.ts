@@ -208,7 +208,7 @@ describe('batch jobs over Redis (submit, worker, jobs)', await requireRedis(), (
 
   it('ends a waiting submit and a worker in one line when Redis goes away, writing nothing', async () => {
     const queue = uniqueQueue('lost');
-    after(() => removeQueue(queue));
+    after(() => Promise.all([removeQueue(queue), removeQueue(`${queue}-idle`)]));
     const relay = await redisRelay();
     const output = join(tmp(), 'lost.jsonl');
     const worker = new CliProcess(['worker', '--redis', relay.url, '--queue', `${queue}-idle`, '--reconnect-timeout', '1000']);
