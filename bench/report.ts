@@ -75,6 +75,17 @@ function find(rows: readonly ResultRow[], name: string, batch: number, size: num
   return rows.find((r) => r.name === name && r.batch === batch && r.size === size && r.threads === threads);
 }
 
+/** A goal met or not: `value` (rounded to 3 digits) against `target`. */
+export function goal(name: string, value: number, target: number, direction: '>=' | '<='): Ratio {
+  const rounded = round(value, 3);
+  return { name, value: rounded, target, direction, pass: direction === '>=' ? rounded >= target : rounded <= target };
+}
+
+/** A goal as the report prints it: `ok` or `MISS`, its name, value and target. */
+export function formatGoal(r: Ratio): string {
+  return `${r.pass ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} (goal ${r.direction} ${r.target})`;
+}
+
 /**
  * The goals' ratios, from rows of one run: `slower / faster` speed-ups (`a` over `b` means how many
  * times b's time a's time is), for every thread count measured.
@@ -82,9 +93,7 @@ function find(rows: readonly ResultRow[], name: string, batch: number, size: num
 export function ratios(rows: readonly ResultRow[], threads: readonly number[]): Ratio[] {
   const out: Ratio[] = [];
   const add = (name: string, a: ResultRow | undefined, b: ResultRow | undefined, target: number, direction: '>=' | '<=', key: 'ms_per_image' | 'rss_mb' = 'ms_per_image'): void => {
-    if (!a || !b) return;
-    const value = round(a[key] / b[key], 3);
-    out.push({ name, value, target, direction, pass: direction === '>=' ? value >= target : value <= target });
+    if (a && b) out.push(goal(name, a[key] / b[key], target, direction));
   };
   for (const t of threads) {
     for (const batch of [1, 8]) {
@@ -120,7 +129,7 @@ export function formatReport(report: BenchReport): string {
     r.images_per_s.toFixed(1), r.rss_mb.toFixed(0), r.max_abs_diff === undefined || r.max_abs_diff === null ? '' : r.max_abs_diff.toExponential(1),
   ]);
   const parts = [...formatTable(header, lines), ''];
-  for (const r of report.ratios) parts.push(`${r.pass ? 'ok  ' : 'MISS'} ${r.name}: ${r.value} (goal ${r.direction} ${r.target})`);
+  for (const r of report.ratios) parts.push(formatGoal(r));
   if (report.int8_top1.length) {
     const same = report.int8_top1.filter((p) => p.fp32 === p.int8).length;
     parts.push(`int8 top-1 = fp32 top-1 on ${same}/${report.int8_top1.length} photos` +

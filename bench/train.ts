@@ -74,7 +74,7 @@ function trainRow(name: string, dataDir: string, work: string, flags: readonly s
 const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** The flowers images of both folders, per class. */
-async function flowerFiles(): Promise<Map<string, string[]>> {
+export async function flowerFiles(): Promise<Map<string, string[]>> {
   const byClass = new Map<string, string[]>();
   for (const part of ['train', 'val']) {
     for (const label of (await readdir(join(FLOWERS, part))).sort()) {

@@ -40,6 +40,22 @@ export const ERROR_CODES = {
   E_RUNTIME: 'an ONNX Runtime failure',
   /** The model or pipeline was used after `dispose()`. */
   E_DISPOSED: 'use after dispose',
+  /** `mobilenet-v2 serve`: the queue is full; retry after the `Retry-After` seconds (HTTP 429). */
+  E_OVERLOADED: 'a server at its queue limit',
+  /** `mobilenet-v2 serve`: a request not answered within its deadline, its work dropped (HTTP 504). */
+  E_DEADLINE_EXCEEDED: 'a request past its deadline',
+  /** `mobilenet-v2 serve`: a request body above the size limit (HTTP 413). */
+  E_BODY_TOO_LARGE: 'a request body above the limit',
+  /** `mobilenet-v2 serve`: no such route or model (HTTP 404). */
+  E_NOT_FOUND: 'an unknown route or model',
+  /** `mobilenet-v2 serve`: models not loaded yet, or the server is shutting down (HTTP 503). */
+  E_UNAVAILABLE: 'a server not ready',
+  /** An optional peer dependency (fastify, prom-client, …) that is not installed. */
+  E_MISSING_DEPENDENCY: 'an optional package not installed',
+  /** `mobilenet-v2 submit|worker|jobs`: Redis cannot be reached, or was lost for longer than the reconnect budget. */
+  E_QUEUE_UNREACHABLE: 'Redis out of reach',
+  /** `mobilenet-v2 submit|jobs`: an unknown, expired, cancelled or unfinished submission. */
+  E_SUBMISSION: 'an unknown, cancelled or unfinished submission',
   /** A library bug: an invariant that should always hold did not. */
   E_INTERNAL: 'an internal error',
 } as const;

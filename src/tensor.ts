@@ -71,6 +71,17 @@ export function float32Tensor(data: Float32Array, shape: readonly number[]): Flo
   return { dtype: 'float32', shape: [...shape], data };
 }
 
+/** Concatenates float32 tensors of one shape past the first axis along the first axis: `[n_i, ...]` → `[Σn_i, ...]`. */
+export function concatFirstAxis(parts: readonly Float32Tensor[]): Float32Tensor {
+  const data = new Float32Array(parts.reduce((n, t) => n + t.data.length, 0));
+  let offset = 0;
+  for (const t of parts) {
+    data.set(t.data, offset);
+    offset += t.data.length;
+  }
+  return float32Tensor(data, [parts.reduce((n, t) => n + t.shape[0]!, 0), ...parts[0]!.shape.slice(1)]);
+}
+
 /** Human-readable shape, e.g. `[1, 3, 224, 224]`, for error messages. */
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;

@@ -12,12 +12,25 @@ import { describe, it } from 'node:test';
 import { MobileNetV2Error } from '../src/errors.js';
 import { pipeline } from '../src/pipelines/pipeline_node.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
+import { commandLineBytes, LONG_ARGV_BYTES } from '../src/cli/long_argv.js';
 import { CLI, REPO_ROOT } from './helpers.js';
 import { cli, hasStackTrace, sample, tempFolder } from './cli_image_commands.js';
 
 const CLASSIFIER = join(REPO_ROOT, 'models', 'mobilenet_v2_1.0_224_quant');
 
 describe('the CLI in pipelines', () => {
+  it('classifies a command line past 15 KB (ONNX Runtime crashed on it in a worker thread), failures and exit code kept', () => {
+    const files = Array.from({ length: Math.ceil(16_000 / sample('cat.jpg').length) }, () => sample('cat.jpg'));
+    assert.ok(commandLineBytes(files) > 15_000 && commandLineBytes(files) > LONG_ARGV_BYTES);
+    const r = cli('classify', '--json', '-k', '1', ...files, 'no-such-photo.jpg');
+    assert.equal(r.status, 1, r.stderr);
+    const out = JSON.parse(r.stdout) as Array<{ file: string; predictions?: Array<{ label: string }>; error?: string }>;
+    assert.equal(out.length, files.length + 1);
+    assert.ok(out.slice(0, files.length).every((o) => o.predictions?.[0]?.label === 'Egyptian cat'));
+    assert.match(out[files.length]!.error!, /not found/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  });
+
   it('ends quietly (exit 0, nothing on stderr) when stdout is closed after the first line', async () => {
     const run = spawn(process.execPath, [CLI, 'classify', sample('bird.jpg'), sample('cat.jpg'), sample('grace_hopper.jpg'), sample('bird.jpg')]);
     let stderr = '';

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MobileNetV2Error } from '../src/errors.js';
-import { checkOutputFile, writeFileAtomic, writeFolder } from '../src/node/write_folder.js';
+import { checkOutputFile, writeFileAtomic, writeFolder, writeStreamAtomic } from '../src/node/write_folder.js';
 import { useTempDir } from './helpers.js';
 
 /** True when `err` is a one-line E_FILE_WRITE MobileNetV2Error matching `pattern`. */
@@ -98,5 +98,21 @@ describe('atomic writes', () => {
     await checkOutputFile(file, true);
     await checkOutputFile(file);
     await checkOutputFile('/dev/null', false);
+  });
+
+  it('writeStreamAtomic writes the pieces as one file, and on a failure midway leaves the old file and no temporary one', async () => {
+    const file = join(tempDir(), 'stream', 'lines.jsonl');
+    async function* pieces(fail: boolean): AsyncGenerator<string> {
+      yield '{"a":1}\n';
+      if (fail) throw new MobileNetV2Error('the source went away', { code: 'E_QUEUE_UNREACHABLE' });
+      yield '{"b":2}\n';
+    }
+    await writeStreamAtomic(file, pieces(false));
+    assert.equal(await readFile(file, 'utf8'), '{"a":1}\n{"b":2}\n');
+    await assert.rejects(writeStreamAtomic(file, pieces(true)), (e: Error) => e instanceof MobileNetV2Error && e.code === 'E_QUEUE_UNREACHABLE');
+    assert.equal(await readFile(file, 'utf8'), '{"a":1}\n{"b":2}\n');
+    assert.deepEqual(await readdir(join(tempDir(), 'stream')), ['lines.jsonl']);
+    await writeStreamAtomic('/dev/null', pieces(false));
+    assert.ok(statSync('/dev/null').isCharacterDevice());
   });
 });

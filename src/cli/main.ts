@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { cliArgv } from './long_argv.js';
 import { runCli } from './run.js';
 
 // `mobilenet-v2 classify … | head -1`: once the reader has closed the pipe, more output is
@@ -37,6 +38,10 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   preprocess: () => import('./commands/preprocess.js'),
   train: () => import('./commands/train.js'),
   eval: () => import('./commands/eval.js'),
+  serve: () => import('./commands/serve.js'),
+  submit: () => import('./commands/submit.js'),
+  worker: () => import('./commands/worker.js'),
+  jobs: () => import('./commands/jobs.js'),
 };
 
 const program = new Command('mobilenet-v2')
@@ -46,8 +51,11 @@ const program = new Command('mobilenet-v2')
 
 // A cold start matters (`mobilenet-v2 classify photo.jpg`): load only the command being run, and
 // every command for `--help`, `help` or an unknown name (so commander can list or reject it).
-const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
-const names = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
-const modules = await Promise.all(names.map((name) => COMMANDS[name]!()));
-
-process.exitCode = await runCli(program, modules.map((m) => m.register), process.argv);
+// A long command line runs in a re-run child instead (./long_argv.ts): then argv is null here.
+const argv = cliArgv();
+if (argv) {
+  const named = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  const names = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+  const modules = await Promise.all(names.map((name) => COMMANDS[name]!()));
+  process.exitCode = await runCli(program, modules.map((m) => m.register), argv);
+}

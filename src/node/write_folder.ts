@@ -3,7 +3,8 @@
  * symbolic links are written through to their target; devices and FIFOs are written directly; a
  * folder, socket or other special file is never replaced.
  */
-import { lstat, mkdir, mkdtemp, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, open, readlink, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import atomicWrite from 'write-file-atomic';
 import { MobileNetV2Error } from '../errors.js';
@@ -116,23 +117,70 @@ async function linkTarget(path: string): Promise<string> {
 }
 
 /**
- * Writes one output file. A regular file (or a new one) is written atomically — a temporary file
- * beside it, then a rename — through symbolic links to their target (kept a link, even when the
- * target does not exist yet), creating missing folders. A character device or FIFO (`/dev/stdout`, a pipe) is opened
- * and written in place, since renaming over it would replace it with a regular file.
+ * Writes one output file through `write`. A regular file (or a new one) is written atomically — a
+ * temporary file beside it, then a rename (`toFile` is given the final path) — through symbolic
+ * links to their target (kept a link, even when the target does not exist yet), creating missing
+ * folders. A character device or FIFO (`/dev/stdout`, a pipe) is written in place (`toStream`),
+ * since renaming over it would replace it with a regular file.
+ */
+async function writeOutput(path: string, toStream: (target: string) => Promise<void>, toFile: (file: string) => Promise<void>): Promise<void> {
+  const target = resolve(path);
+  await writing(target, async () => {
+    const kind = await outputKind(target);
+    if (kind === 'stream') return toStream(target);
+    if (kind === 'folder') throw new MobileNetV2Error(`cannot write ${target}: it is a folder`, { code: 'E_FILE_WRITE' });
+    const file = await linkTarget(target);
+    await ensureFolder(dirname(file));
+    await toFile(file);
+  });
+}
+
+/**
+ * Writes one output file completely or not at all (see {@link writeOutput}).
  *
  * @throws MobileNetV2Error (E_FILE_WRITE) naming the path; for a folder, socket or other special
  *   file nothing is written.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const target = resolve(path);
-  await writing(target, async () => {
-    const kind = await outputKind(target);
-    const data = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (kind === 'stream') return writeFile(target, data);
-    if (kind === 'folder') throw new MobileNetV2Error(`cannot write ${target}: it is a folder`, { code: 'E_FILE_WRITE' });
-    const file = await linkTarget(target);
-    await ensureFolder(dirname(file));
-    await atomicWrite(file, data);
+  const data = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  await writeOutput(path, (target) => writeFile(target, data), (file) => atomicWrite(file, data));
+}
+
+/** Appends every piece of `pieces` to the open `handle`, in order. */
+async function writePieces(handle: FileHandle, pieces: AsyncIterable<string>): Promise<void> {
+  for await (const piece of pieces) await handle.write(piece);
+}
+
+/**
+ * Writes the text `pieces` (e.g. slices of JSON lines fetched as they are written) as one output
+ * file, completely or not at all, like {@link writeFileAtomic} but never holding the whole text: a
+ * regular file is written to a temporary file beside it, synced and renamed into place; a failure
+ * while producing the pieces removes the temporary file and leaves the old file as it was.
+ *
+ * @throws MobileNetV2Error (E_FILE_WRITE) naming the path, or whatever `pieces` throws.
+ */
+export async function writeStreamAtomic(path: string, pieces: AsyncIterable<string>): Promise<void> {
+  await writeOutput(path, async (target) => {
+    const handle = await open(target, 'w');
+    try {
+      await writePieces(handle, pieces);
+    } finally {
+      await handle.close();
+    }
+  }, async (file) => {
+    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const handle = await open(temporary, 'wx');
+    try {
+      try {
+        await writePieces(handle, pieces);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, file);
+    } catch (err) {
+      await rm(temporary, { force: true });
+      throw err;
+    }
   });
 }

@@ -99,9 +99,10 @@ export abstract class Pipeline<Output, Options> {
   /**
    * Converts images to RGB (as transformers' `load_image` does) and preprocesses them into one
    * batch; `overrides` change processor settings for this call (segmentation resizes whole images
-   * instead of cropping).
+   * instead of cropping). Images a decode pool preprocessed with the same settings are looked up,
+   * not processed again.
    */
-  protected prepare(images: readonly RawImage[], overrides?: ImageProcessorOptions): PreparedBatch {
+  prepare(images: readonly RawImage[], overrides?: ImageProcessorOptions): PreparedBatch {
     check(images.length > 0, 'no images given');
     const rgb = images.map(toRgb);
     return { images: rgb, pixelValues: this.processor.preprocess(rgb, undefined, overrides).pixelValues };

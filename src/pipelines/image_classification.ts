@@ -3,6 +3,7 @@ import { check } from '../errors.js';
 import { softmaxRows } from '../model/functional.js';
 import { MobileNetV2ForImageClassification } from '../model/modeling_mobilenet_v2.js';
 import type { RawImage } from '../processing/image.js';
+import type { Float32Tensor } from '../tensor.js';
 import { Pipeline, type PipelineImage } from './base.js';
 
 /** One predicted class. */
@@ -53,14 +54,21 @@ export class ImageClassificationPipeline extends Pipeline<ClassificationResult[]
 
   /** Classifies decoded images in one model run. */
   async run(images: readonly RawImage[], options: ImageClassificationOptions = {}): Promise<ClassificationResult[][]> {
+    const { logits } = await (this.model as MobileNetV2ForImageClassification).forward(this.prepare(images).pixelValues);
+    return this.classesFromLogits(logits!, options);
+  }
+
+  /**
+   * The best classes of each row of `[B, N]` logits (from this pipeline's model, run elsewhere:
+   * the server batches requests into one `forward`).
+   */
+  classesFromLogits(logits: Float32Tensor, options: ImageClassificationOptions = {}): ClassificationResult[][] {
     const k = options.topK ?? DEFAULT_TOP_K;
     check(Number.isInteger(k) && k > 0, `topK must be a positive integer, got ${k}`);
-    const model = this.model as MobileNetV2ForImageClassification;
-    const { logits } = await model.forward(this.prepare(images).pixelValues);
-    const [batch, n] = logits!.shape as [number, number];
-    const config = model.config;
+    const [batch, n] = logits.shape as [number, number];
+    const config = this.model.config;
     const multiLabel = config.problemType === 'multi_label_classification' || n === 1;
-    const scores = multiLabel ? sigmoid(logits!.data) : softmaxRows(logits!.data, n);
+    const scores = multiLabel ? sigmoid(logits.data) : softmaxRows(logits.data, n);
     return Array.from({ length: batch }, (_, b) => topK(scores.subarray(b * n, (b + 1) * n), k, config.id2label));
   }
 }

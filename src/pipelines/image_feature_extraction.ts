@@ -2,7 +2,7 @@
 import { check } from '../errors.js';
 import { MobileNetV2ForSemanticSegmentation } from '../model/modeling_mobilenet_v2.js';
 import type { RawImage } from '../processing/image.js';
-import { float32Tensor, type Float32Tensor } from '../tensor.js';
+import { concatFirstAxis, float32Tensor, type Float32Tensor } from '../tensor.js';
 import { Pipeline, type PipelineImage } from './base.js';
 
 /** Options of one feature-extraction call. */
@@ -38,17 +38,6 @@ export function globalAveragePool(x: Float32Tensor): Float32Tensor {
   return float32Tensor(out, [b, c]);
 }
 
-/** Concatenates tensors along the first axis. */
-function concatBatches(parts: readonly Float32Tensor[]): Float32Tensor {
-  const data = new Float32Array(parts.reduce((n, t) => n + t.data.length, 0));
-  let offset = 0;
-  for (const t of parts) {
-    data.set(t.data, offset);
-    offset += t.data.length;
-  }
-  return float32Tensor(data, [parts.reduce((n, t) => n + t.shape[0]!, 0), ...parts[0]!.shape.slice(1)]);
-}
-
 /**
  * Image embeddings from any MobileNetV2 checkpoint (bare, classifier or segmenter). The default is
  * the pooled last layer, transformers' `pooler_output`; `outIndex` stops the backbone after that
@@ -62,7 +51,7 @@ export class ImageFeatureExtractionPipeline extends Pipeline<Float32Tensor, Imag
   override async _call(images: PipelineImage | readonly PipelineImage[], options?: ImageFeatureExtractionOptions): Promise<Float32Tensor> {
     const parts: Float32Tensor[] = [];
     for await (const batch of this.batches(images)) parts.push(await this.features(batch, options));
-    return concatBatches(parts);
+    return concatFirstAxis(parts);
   }
 
   /** Features of decoded images in one model run: one `[1, …]` tensor per image. */

@@ -1,6 +1,8 @@
 /** The `image-segmentation` pipeline: per class, its mask, pixel count and mean probability. */
 import type { MobileNetV2ForSemanticSegmentation } from '../model/modeling_mobilenet_v2.js';
 import type { RawImage } from '../processing/image.js';
+import type { ImageProcessorOptions } from '../processing/processor_config.js';
+import type { Float32Tensor } from '../tensor.js';
 import { Pipeline, type PipelineImage } from './base.js';
 import { labelMapFromLogits, type LabelMap } from './segmentation_map.js';
 
@@ -71,18 +73,33 @@ export class ImageSegmentationPipeline extends Pipeline<SegmentationResult[], ne
 
   /** Segments decoded images in one model run, returning each class map (no per-class masks). */
   async predict(images: readonly RawImage[]): Promise<SegmentationPrediction[]> {
+    const batch = this.prepare(images, this.preprocessOverrides());
+    const { logits } = await (this.model as MobileNetV2ForSemanticSegmentation).forward(batch.pixelValues);
+    return this.predictionsFromLogits(batch.images, logits!);
+  }
+
+  /**
+   * The processor settings this pipeline changes: the whole image resized to the crop size. A
+   * decode pool preprocessing for this pipeline (`PreparePool`'s `overrides`) must use them.
+   */
+  preprocessOverrides(): ImageProcessorOptions {
     const crop = this.processor.settings.cropSize;
-    const batch = this.prepare(images, { doCenterCrop: false, size: { height: crop.height, width: crop.width } });
-    const model = this.model as MobileNetV2ForSemanticSegmentation;
-    const { logits } = await model.forward(batch.pixelValues);
-    const [, n, h, w] = logits!.shape as [number, number, number, number];
-    return batch.images.map((image, b) => {
-      const map = labelMapFromLogits(logits!.data.subarray(b * n * h * w, (b + 1) * n * h * w), n, h, w, image.height, image.width);
+    return { doCenterCrop: false, size: { height: crop.height, width: crop.width } };
+  }
+
+  /**
+   * Class maps of RGB images from their `[B, N, h, w]` logits (from this pipeline's model, run
+   * elsewhere: the server batches requests into one `forward`).
+   */
+  predictionsFromLogits(images: readonly RawImage[], logits: Float32Tensor): SegmentationPrediction[] {
+    const [, n, h, w] = logits.shape as [number, number, number, number];
+    return images.map((image, b) => {
+      const map = labelMapFromLogits(logits.data.subarray(b * n * h * w, (b + 1) * n * h * w), n, h, w, image.height, image.width);
       const segments: SegmentSummary[] = [];
       for (let index = 0; index < n; index++) {
         const pixels = map.pixels[index]!;
         if (pixels === 0) continue;
-        const label = model.config.id2label[index] ?? `LABEL_${index}`;
+        const label = this.model.config.id2label[index] ?? `LABEL_${index}`;
         segments.push({ index, label, score: map.probabilitySums[index]! / pixels, pixels });
       }
       return { image, map, segments };

@@ -68,6 +68,8 @@ export interface PreparePoolOptions {
   readonly processor?: MobileNetV2ImageProcessor;
   /** Settings that differ for this run (as the pipeline passes them to the processor). */
   readonly overrides?: ImageProcessorOptions;
+  /** Milliseconds an idle worker waits for work before it exits (default 2000; a server keeps them longer). */
+  readonly idleTimeoutMs?: number;
 }
 
 /** Reads, decodes and preprocesses images ahead of the model; see this file's header. */
@@ -145,7 +147,7 @@ export class PreparePool implements Preparer {
 
   constructor(options: PreparePoolOptions = {}) {
     const workers = options.workers ?? planThreads().workers;
-    this.pool = new WorkerPool(new URL('./prepare_worker_node.js', import.meta.url), workers, IDLE_TIMEOUT_MS);
+    this.pool = new WorkerPool(new URL('./prepare_worker_node.js', import.meta.url), workers, options.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
     this.settings = options.processor ? resolveSettings(options.processor.settings, options.overrides) : undefined;
     this.key = this.settings && settingsKey(this.settings);
   }

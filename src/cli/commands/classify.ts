@@ -7,6 +7,7 @@ import {
   addImageCommand, imageFiles, JsonStream, positiveInteger, processFiles, withPipeline, type BatchFlags,
 } from '../support/command_helpers.js';
 import { DEFAULT_TOP_K, type ClassificationResult } from '../../pipelines/image_classification.js';
+import { classificationJson } from '../../pipelines/result_json.js';
 
 interface ClassifyFlags extends BatchFlags {
   topK: number;
@@ -30,7 +31,7 @@ export function register(program: Command): void {
       await withPipeline('image-classification', { ...flags, worker: files.length > 1 }, (classifier) => processFiles(cmd, flags, files, json,
         (images) => classifier.run(images, { topK: flags.topK }),
         (file, _image, predictions) => {
-          if (json) json.write({ file, predictions: predictions.map(({ index, label, score }) => ({ index, label, score })) });
+          if (json) json.write({ file, ...classificationJson(predictions) });
           else process.stdout.write(formatText(file, predictions));
         }, classifier.processor));
     });

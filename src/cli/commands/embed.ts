@@ -7,8 +7,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { MobileNetV2Error } from '../../errors.js';
 import { checkOutputFile, writeFileAtomic } from '../../node/write_folder.js';
 import {
-  addImageCommand, imageFiles, modelName, processFiles, withPipeline, type BatchFlags,
+  addImageCommand, imageFiles, modelName, parseBlockIndex, processFiles, withPipeline, type BatchFlags,
 } from '../support/command_helpers.js';
+import { embeddingJson } from '../../pipelines/result_json.js';
 import { float32Tensor } from '../../tensor.js';
 import { serializeSafetensors } from '../../weights/safetensors.js';
 
@@ -23,12 +24,6 @@ interface EmbedFlags extends BatchFlags {
 function parseFormat(value: string): Format {
   if (value !== 'safetensors' && value !== 'json') throw new InvalidArgumentError('must be safetensors or json.');
   return value;
-}
-
-function parseBlockIndex(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 15) throw new InvalidArgumentError('must be a block index 0..15.');
-  return n;
 }
 
 /** What the output file records besides the vectors. */
@@ -50,7 +45,7 @@ function toSafetensors(set: EmbeddingSet): Uint8Array {
 
 /** JSON: `{"model","layer","dim","embeddings":[{"file","embedding":[...]}]}`. */
 function toJson(set: EmbeddingSet): string {
-  const embeddings = set.files.map((file, i) => ({ file, embedding: Array.from(set.vectors[i]!) }));
+  const embeddings = set.files.map((file, i) => ({ file, ...embeddingJson(set.vectors[i]!) }));
   return `${JSON.stringify({ model: set.model, layer: set.layer, dim: set.dim, embeddings })}\n`;
 }
 
@@ -70,11 +65,7 @@ export function register(program: Command): void {
         layer: flags.outIndex === undefined ? 'pooled last layer' : `pooled layer.${flags.outIndex}`,
       };
       const { failed } = await withPipeline('image-feature-extraction', { ...flags, worker: files.length > 1 }, (extractor) => processFiles(cmd, flags, files, null,
-        async (images) => {
-          const out = await extractor.features(images, flags.outIndex === undefined ? {} : { outIndex: flags.outIndex });
-          const dim = out.shape[1]!;
-          return images.map((_, i) => out.data.slice(i * dim, (i + 1) * dim));
-        },
+        async (images) => (await extractor.run(images, flags.outIndex === undefined ? {} : { outIndex: flags.outIndex })).map((t) => t.data),
         (file, _image, vector) => {
           set.files.push(file);
           set.vectors.push(vector);

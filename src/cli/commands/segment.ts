@@ -15,6 +15,7 @@ import {
 } from '../support/command_helpers.js';
 import type { SegmentationPrediction } from '../../pipelines/image_segmentation.js';
 import { overlayLabelMap, overlayPalette, pascalVocPalette } from '../../pipelines/palette.js';
+import { segmentationJson, segmentFraction } from '../../pipelines/result_json.js';
 
 interface SegmentFlags extends BatchFlags {
   json?: boolean;
@@ -88,15 +89,10 @@ async function encodeOverlay(image: RawImage, path: string): Promise<Uint8Array>
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
-/** Share of the image, in [0, 1]. */
-function fraction(pixels: number, p: SegmentationPrediction): number {
-  return pixels / (p.map.width * p.map.height);
-}
-
 function formatText(file: string, p: SegmentationPrediction): string {
   const width = Math.max(...p.segments.map((s) => s.label.length));
   const lines = p.segments.map((s) =>
-    `  ${s.label.padEnd(width)}  ${String(s.index).padStart(3)}  ${(fraction(s.pixels, p) * 100).toFixed(1).padStart(5)}%  score ${s.score.toFixed(3)}`);
+    `  ${s.label.padEnd(width)}  ${String(s.index).padStart(3)}  ${(segmentFraction(s.pixels, p) * 100).toFixed(1).padStart(5)}%  score ${s.score.toFixed(3)}`);
   return `${file} (${p.map.width}x${p.map.height})\n${lines.join('\n')}\n`;
 }
 
@@ -129,8 +125,7 @@ export function register(program: Command): void {
             process.stdout.write(formatText(file, p));
             return;
           }
-          const segments = p.segments.map(({ index, label, pixels }) => ({ index, label, pixels, fraction: fraction(pixels, p) }));
-          json.write({ file, width, height, segments });
+          json.write({ file, ...segmentationJson(p) });
         });
       });
     });

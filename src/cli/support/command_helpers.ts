@@ -41,6 +41,18 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
+/** A commander parser for a non-negative integer option value (a port, a delay). */
+export function nonNegativeInteger(value: string): number {
+  return value.trim() === '0' ? 0 : positiveInteger(value);
+}
+
+/** A commander parser for a positive number option value (a size in MiB). */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
+  return n;
+}
+
 /**
  * A commander parser for `--threads`: a positive integer; more threads than cores is allowed (ONNX
  * Runtime takes it) but warned about on stderr, since oversubscribed threads make runs much slower.
@@ -61,13 +73,23 @@ export function checkModelFlags(flags: ModelFlags): void {
   check(flags.revision === undefined || flags.model !== undefined, '--revision needs --model: it picks a revision of a hub model, and the built-in model has none');
 }
 
-/** Adds `--model` and `--revision`; `defaultHelp` says what is used without `--model`. */
-export function addModelOptions(command: Command, defaultHelp: string): Command {
-  return command
+/**
+ * Adds `--model`, `--revision`, `--dtype` and (unless `threads` is false: a command that names a
+ * model without running it) `--threads`; `defaultHelp` says what is used without `--model`.
+ */
+export function addModelOptions(command: Command, defaultHelp: string, threads = true): Command {
+  command
     .option('-m, --model <model>', `model folder or hub id (default: ${defaultHelp})`)
     .option('--revision <rev>', 'hub branch, tag or commit of --model (default: main)')
-    .option('--dtype <dtype>', 'fp32, or int8 to run the integer graph (quantized models, about 2x faster)', parseDType)
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: cores - 1, at most 4; more than the cores is slower)', threadCount);
+    .option('--dtype <dtype>', 'fp32, or int8 to run the integer graph (quantized models, about 2x faster)', parseDType);
+  return threads ? command.option('--threads <n>', 'ONNX Runtime intra-op threads (default: cores - 1, at most 4; more than the cores is slower)', threadCount) : command;
+}
+
+/** A commander parser for `--out-index`: a block index 0..15. */
+export function parseBlockIndex(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 15) throw new InvalidArgumentError('must be a block index 0..15.');
+  return n;
 }
 
 /** A commander parser for `--dtype`. */
@@ -90,22 +112,28 @@ export function modelName(task: PipelineTask, flags: ModelFlags): string {
   return flags.model ?? `${basename(DEFAULT_MODELS[task])} (built in)`;
 }
 
+/** Model options plus what a run over images adds: batching, and the model in a worker thread. */
+export type PipelineFlags = ModelFlags & { batchSize?: number; worker?: boolean };
+
 /**
- * Loads the pipeline for `task` from `--model` (or the shipped default) and `--revision`, runs
- * `body` with it and releases it. `worker` (for runs over several images) puts the model in a
- * worker thread, so decoding and preprocessing overlap inference.
+ * Loads the pipeline for `task` from `--model` (or the shipped default), `--revision`, `--dtype`
+ * and `--threads`. `worker` (for runs over several images) puts the model in a worker thread, so
+ * decoding and preprocessing overlap inference. The caller disposes it.
  */
-export async function withPipeline<T extends PipelineTask, V>(
-  task: T, flags: ModelFlags & { batchSize?: number; worker?: boolean }, body: (pipe: PipelineOfTask[T]) => Promise<V>,
-): Promise<V> {
+export async function loadPipeline<T extends PipelineTask>(task: T, flags: PipelineFlags): Promise<PipelineOfTask[T]> {
   checkModelFlags(flags);
-  const pipe = await pipeline(task, flags.model, {
+  return pipeline(task, flags.model, {
     ...(flags.revision !== undefined ? { revision: flags.revision } : {}),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
     ...(flags.dtype !== undefined ? { dtype: flags.dtype } : {}),
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     ...(flags.worker ? { worker: true } : {}),
   });
+}
+
+/** Loads the pipeline for `task` as {@link loadPipeline} does, runs `body` with it and releases it. */
+export async function withPipeline<T extends PipelineTask, V>(task: T, flags: PipelineFlags, body: (pipe: PipelineOfTask[T]) => Promise<V>): Promise<V> {
+  const pipe = await loadPipeline(task, flags);
   try {
     return await body(pipe);
   } finally {
