@@ -130,12 +130,15 @@ async function tfjsWasm(spec: EngineSpec): Promise<Engine> {
   };
 }
 
-async function transformersJs(spec: EngineSpec, pipelined: boolean, files = false): Promise<Engine> {
+/** What a transformers.js engine times: the model on a tensor, a decoded photo → top-5, or photo files → top-5. */
+type TransformersJsMode = 'model' | 'photo' | 'files';
+
+async function transformersJs(spec: EngineSpec, mode: TransformersJsMode): Promise<Engine> {
   const tjs = await import('@huggingface/transformers');
   tjs.env.localModelPath = spec.transformersRoot!;
   tjs.env.allowRemoteModels = false;
   const options = { dtype: 'fp32', session_options: { intraOpNumThreads: spec.threads } } as const;
-  if (files) {
+  if (mode === 'files') {
     // A folder the transformers.js way: the pipeline reads each file itself (sharp), in batches.
     const classifier = await tjs.pipeline('image-classification', spec.transformersName, options);
     return {
@@ -147,7 +150,7 @@ async function transformersJs(spec: EngineSpec, pipelined: boolean, files = fals
       dispose: () => classifier.dispose(),
     };
   }
-  if (pipelined) {
+  if (mode === 'photo') {
     const classifier = await tjs.pipeline('image-classification', spec.transformersName, options);
     const image = await tjs.RawImage.read(spec.image!);
     return {
@@ -227,9 +230,9 @@ export function createEngine(spec: EngineSpec): Promise<Engine> {
     case 'onnxruntime-raw-fp32': return onnxruntime(spec, 'node');
     case 'onnxruntime-web-wasm': return onnxruntime(spec, 'web');
     case 'tfjs-wasm': return tfjsWasm(spec);
-    case 'transformers-js': return transformersJs(spec, false);
-    case 'transformers-js-pipeline': return transformersJs(spec, true);
-    case 'transformers-js-files': return transformersJs(spec, true, true);
+    case 'transformers-js': return transformersJs(spec, 'model');
+    case 'transformers-js-pipeline': return transformersJs(spec, 'photo');
+    case 'transformers-js-files': return transformersJs(spec, 'files');
     case 'ours-pipeline': return oursPipeline(spec, 'fp32');
     case 'ours-int8-pipeline': return oursPipeline(spec, 'int8');
     case 'classify-sequential': return classifyFiles(spec, false);

@@ -72,6 +72,13 @@ export interface PreparePoolOptions {
   readonly idleTimeoutMs?: number;
 }
 
+/** The settings a preparer preprocesses with and their key in ./precomputed.ts; none without a processor. */
+function preprocessSettings(options: Omit<PreparePoolOptions, 'workers'>): { settings?: ImageProcessorSettings; key?: string } {
+  if (!options.processor) return {};
+  const settings = resolveSettings(options.processor.settings, options.overrides);
+  return { settings, key: settingsKey(settings) };
+}
+
 /** Reads, decodes and preprocesses images ahead of the model; see this file's header. */
 export interface Preparer {
   /**
@@ -106,7 +113,7 @@ export class InlinePreparer implements Preparer {
   private closed = false;
 
   constructor(private readonly options: Omit<PreparePoolOptions, 'workers'> = {}) {
-    this.key = options.processor && settingsKey(resolveSettings(options.processor.settings, options.overrides));
+    this.key = preprocessSettings(options).key;
   }
 
   load(source: string | Uint8Array, name = typeof source === 'string' ? source : 'image bytes'): Promise<RawImage> {
@@ -148,8 +155,7 @@ export class PreparePool implements Preparer {
   constructor(options: PreparePoolOptions = {}) {
     const workers = options.workers ?? planThreads().workers;
     this.pool = new WorkerPool(new URL('./prepare_worker_node.js', import.meta.url), workers, options.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
-    this.settings = options.processor ? resolveSettings(options.processor.settings, options.overrides) : undefined;
-    this.key = this.settings && settingsKey(this.settings);
+    ({ settings: this.settings, key: this.key } = preprocessSettings(options));
   }
 
   /**
