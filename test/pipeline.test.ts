@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { MobileNetV2Error } from '../src/errors.js';
 import type { MobileNetV2ForImageClassification } from '../src/model/modeling_mobilenet_v2.js';
 import { postProcessSemanticSegmentation } from '../src/model/post_processing.js';
+import { MobileNetV2PreTrainedModel } from '../src/model/pretrained_model.js';
 import { loadImage, loadSegmentationMap } from '../src/processing/image_io_node.js';
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import { createPipeline } from '../src/pipelines/pipeline.js';
@@ -197,6 +198,12 @@ describe('pipeline factory errors', () => {
     await assert.rejects(pipeline('image-captioning' as never), /unknown task "image-captioning"/);
     await assert.rejects(pipeline('image-classification', DEFAULT_SEGMENTER), /needs a MobileNetV2ForImageClassification checkpoint, but this one is a MobileNetV2ForSemanticSegmentation/);
     await assert.rejects(pipeline('image-segmentation', '/nonexistent/model/folder'), /nonexistent\/model\/folder/);
+  });
+
+  it('releases the model it loaded when the checkpoint does not suit the task', async (t) => {
+    const dispose = t.mock.method(MobileNetV2PreTrainedModel.prototype, 'dispose');
+    await assert.rejects(pipeline('image-classification', DEFAULT_SEGMENTER), /needs a MobileNetV2ForImageClassification checkpoint/);
+    assert.deepEqual(dispose.mock.calls.map((c) => (c.this as MobileNetV2PreTrainedModel).architecture), ['MobileNetV2ForSemanticSegmentation']);
   });
 
   it('without an image reader, asks for decoded pixels; a disposed pipeline cannot run', PHOTOS, async () => {

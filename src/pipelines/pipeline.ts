@@ -80,9 +80,15 @@ export async function createPipeline<T extends PipelineTask>(task: T, model: str
   if (!spec) throw new MobileNetV2Error(`unknown task "${task}"; supported: ${PIPELINE_TASKS.join(', ')}`);
   const files = typeof model === 'string' ? await getPlatform().resolveModelFiles(model, options) : model;
   const loaded = await loadPretrained(files, options, spec.fallback);
-  if (spec.requires && !(loaded instanceof spec.requires)) {
-    throw new MobileNetV2Error(`${files.description}: ${task} needs a ${spec.requires.architecture} checkpoint, but this one is a ${loaded.architecture}`, { code: 'E_CHECKPOINT_MISMATCH' });
+  try {
+    if (spec.requires && !(loaded instanceof spec.requires)) {
+      throw new MobileNetV2Error(`${files.description}: ${task} needs a ${spec.requires.architecture} checkpoint, but this one is a ${loaded.architecture}`, { code: 'E_CHECKPOINT_MISMATCH' });
+    }
+    const processor = options.processor ?? (await loadImageProcessor(files));
+    return spec.create(loaded, processor, options) as PipelineOfTask[T];
+  } catch (err) {
+    // The model is the caller's only through the pipeline: one not built is released here.
+    await loaded.dispose();
+    throw err;
   }
-  const processor = options.processor ?? (await loadImageProcessor(files));
-  return spec.create(loaded, processor, options) as PipelineOfTask[T];
 }
