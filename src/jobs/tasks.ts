@@ -18,42 +18,29 @@ export type ResultObject = object;
 /** A loaded task: runs a batch and says how its images are decoded. */
 export interface TaskRunner {
   run(images: RawImage[], options: TaskOptions): Promise<ResultObject[]>;
-  /** Decodes (and for most tasks preprocesses) its images, kept across chunks, for `runBatches`. */
+  /** Decodes and preprocesses its images, kept across chunks, for `runBatches`. */
   readonly prepare: Preparer;
   dispose(): Promise<void>;
 }
 
 type Pipe<T extends JobTask> = PipelineOfTask[(typeof JOB_TASKS)[T]];
 
-/**
- * How each task runs a batch, as its command does. `preprocess`: the decode workers also compute
- * the pixel values with the pipeline's processor (classify and embed do; segment keeps its own
- * preprocessing, as `segment` does).
- */
-const RUNS: { [T in JobTask]: { preprocess: boolean; run: (pipe: Pipe<T>, images: RawImage[], options: TaskOptions) => Promise<ResultObject[]> } } = {
-  classify: {
-    preprocess: true,
-    run: async (pipe, images, options) => (await pipe.run(images, { topK: options.topK ?? DEFAULT_TOP_K })).map(classificationJson),
-  },
-  segment: {
-    preprocess: false,
-    run: async (pipe, images) => (await pipe.predict(images)).map(segmentationJson),
-  },
-  embed: {
-    preprocess: true,
-    run: async (pipe, images, options) => (await pipe.run(images, options.outIndex === undefined ? {} : { outIndex: options.outIndex })).map((t) => embeddingJson(t.data)),
-  },
+/** How each task runs a batch, as its command does. */
+const RUNS: { [T in JobTask]: (pipe: Pipe<T>, images: RawImage[], options: TaskOptions) => Promise<ResultObject[]> } = {
+  classify: async (pipe, images, options) => (await pipe.run(images, { topK: options.topK ?? DEFAULT_TOP_K })).map(classificationJson),
+  segment: async (pipe, images) => (await pipe.predict(images)).map(segmentationJson),
+  embed: async (pipe, images, options) => (await pipe.run(images, options.outIndex === undefined ? {} : { outIndex: options.outIndex })).map((t) => embeddingJson(t.data)),
 };
 
 async function loadRunner<T extends JobTask>(task: T, flags: ModelFlags & { batchSize: number }): Promise<TaskRunner> {
   const pipe = (await loadPipeline(JOB_TASKS[task], { ...flags, worker: true })) as Pipe<T>;
-  const spec = RUNS[task];
-  const options: PreparePoolOptions = { workers: planThreads(flags.threads).workers, ...(spec.preprocess ? { processor: pipe.processor } : {}) };
+  const run = RUNS[task];
+  const options: PreparePoolOptions = { workers: planThreads(flags.threads).workers, ...pipe.preprocessing() };
   // A worker runs chunk after chunk: one preparer serves them all (a decode pool where one pays,
   // its threads ending when idle and restarting on demand) instead of one started per chunk.
   const prepare = createPreparer(MAX_CHUNK, options);
   return {
-    run: (images, taskOptions) => spec.run(pipe, images, taskOptions),
+    run: (images, taskOptions) => run(pipe, images, taskOptions),
     prepare,
     dispose: async () => {
       await prepare.close();

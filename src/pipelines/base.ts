@@ -97,6 +97,23 @@ export abstract class Pipeline<Output, Options> {
   }
 
   /**
+   * The processor settings this pipeline changes for its images (none; segmentation resizes whole
+   * images instead of cropping). Its own runs and every decode pool that preprocesses for it use them.
+   */
+  preprocessOverrides(): ImageProcessorOptions | undefined {
+    return undefined;
+  }
+
+  /**
+   * What a decode pool (`PreparePool`, `createPreparer`) needs to preprocess images exactly as this
+   * pipeline's runs do, so that they look the values up instead of computing them again.
+   */
+  preprocessing(): { processor: MobileNetV2ImageProcessor; overrides?: ImageProcessorOptions } {
+    const overrides = this.preprocessOverrides();
+    return { processor: this.processor, ...(overrides ? { overrides } : {}) };
+  }
+
+  /**
    * Converts images to RGB (as transformers' `load_image` does) and preprocesses them into one
    * batch; `overrides` change processor settings for this call (segmentation resizes whole images
    * instead of cropping). Images a decode pool preprocessed with the same settings are looked up,

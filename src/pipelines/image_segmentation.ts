@@ -78,11 +78,8 @@ export class ImageSegmentationPipeline extends Pipeline<SegmentationResult[], ne
     return this.predictionsFromLogits(batch.images, logits!);
   }
 
-  /**
-   * The processor settings this pipeline changes: the whole image resized to the crop size. A
-   * decode pool preprocessing for this pipeline (`PreparePool`'s `overrides`) must use them.
-   */
-  preprocessOverrides(): ImageProcessorOptions {
+  /** The processor settings this pipeline changes: the whole image resized to the crop size. */
+  override preprocessOverrides(): ImageProcessorOptions {
     const crop = this.processor.settings.cropSize;
     return { doCenterCrop: false, size: { height: crop.height, width: crop.width } };
   }

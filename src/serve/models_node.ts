@@ -81,10 +81,8 @@ export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentati
    * @param loadSeconds time to load it (warm-up included once {@link ServedModel.warmUp} ran).
    */
   constructor(readonly name: string, readonly pipeline: P, public loadSeconds: number, options: ServedModelOptions) {
-    this.overrides = 'preprocessOverrides' in pipeline ? pipeline.preprocessOverrides() : undefined;
-    this.pool = new PreparePool({
-      workers: options.workers, processor: pipeline.processor, idleTimeoutMs: DECODE_WORKER_IDLE_MS, ...(this.overrides ? { overrides: this.overrides } : {}),
-    });
+    this.overrides = pipeline.preprocessOverrides();
+    this.pool = new PreparePool({ workers: options.workers, idleTimeoutMs: DECODE_WORKER_IDLE_MS, ...pipeline.preprocessing() });
     this.batcher = new Batcher(async (input) => v2Outputs(await this.pipeline.model.forward(input)), {
       maxBatch: options.maxBatch, maxDelayMs: options.maxDelayMs, onBatch: (rows, ms) => options.onBatch?.(name, rows, ms), coming: () => this.preparing,
     });

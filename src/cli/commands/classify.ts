@@ -28,11 +28,11 @@ export function register(program: Command): void {
     .action(async (args: string[], flags: ClassifyFlags, cmd: Command) => {
       const { files, several } = await imageFiles(args);
       const json = flags.json ? new JsonStream(several) : null;
-      await withPipeline('image-classification', { ...flags, worker: files.length > 1 }, (classifier) => processFiles(cmd, flags, files, json,
+      await withPipeline('image-classification', { ...flags, worker: files.length > 1 }, (classifier) => processFiles(cmd, flags, files, json, classifier,
         (images) => classifier.run(images, { topK: flags.topK }),
         (file, _image, predictions) => {
           if (json) json.write({ file, ...classificationJson(predictions) });
           else process.stdout.write(formatText(file, predictions));
-        }, classifier.processor));
+        }));
     });
 }

@@ -64,13 +64,13 @@ export function register(program: Command): void {
         model: modelName('image-feature-extraction', flags),
         layer: flags.outIndex === undefined ? 'pooled last layer' : `pooled layer.${flags.outIndex}`,
       };
-      const { failed } = await withPipeline('image-feature-extraction', { ...flags, worker: files.length > 1 }, (extractor) => processFiles(cmd, flags, files, null,
+      const { failed } = await withPipeline('image-feature-extraction', { ...flags, worker: files.length > 1 }, (extractor) => processFiles(cmd, flags, files, null, extractor,
         async (images) => (await extractor.run(images, flags.outIndex === undefined ? {} : { outIndex: flags.outIndex })).map((t) => t.data),
         (file, _image, vector) => {
           set.files.push(file);
           set.vectors.push(vector);
           set.dim = vector.length;
-        }, extractor.processor));
+        }));
       if (set.files.length === 0) throw new MobileNetV2Error(`no image could be embedded; ${flags.output} not written`, { code: 'E_IMAGE_DECODE' });
       await writeFileAtomic(flags.output, format === 'json' ? toJson(set) : toSafetensors(set));
       const failures = failed > 0 ? ` (${failed} of ${files.length} images failed)` : '';

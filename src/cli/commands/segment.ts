@@ -114,7 +114,7 @@ export function register(program: Command): void {
         check(!masks || classes <= 256, `--mask: the model has ${classes} classes; a PNG class map holds at most 256`);
         const palette = pascalVocPalette(Math.min(classes, 256));
         const overlayColours = overlayPalette(Math.min(classes, 256));
-        await processFiles(cmd, flags, files, json, (images) => segmenter.predict(images), async (file, _image, p) => {
+        await processFiles(cmd, flags, files, json, segmenter, (images) => segmenter.predict(images), async (file, _image, p) => {
           const { width, height, labels } = p.map;
           if (masks) await writePng(masks.get(file)!, { data: labels as Uint8Array, width, height, channels: 1 }, { palette });
           if (overlays) {

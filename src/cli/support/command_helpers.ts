@@ -7,12 +7,11 @@ import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { check, MobileNetV2Error } from '../../errors.js';
-import { DEFAULT_BATCH_SIZE } from '../../pipelines/base.js';
+import { DEFAULT_BATCH_SIZE, type Pipeline } from '../../pipelines/base.js';
 import { failureReason, runBatches, type BatchJob, type BatchSummary } from './batch_runner.js';
 import { DEFAULT_MODELS } from '../../pipelines/default_models_node.js';
 import { collectImageFiles, IMAGE_EXTENSIONS } from '../../processing/image_files_node.js';
 import { planThreads } from '../../processing/prepare_pool_node.js';
-import type { MobileNetV2ImageProcessor } from '../../processing/processor.js';
 import { pipeline } from '../../pipelines/pipeline_node.js';
 import type { ModelDType } from '../../runtime/ort.js';
 import type { PipelineOfTask, PipelineTask } from '../../pipelines/pipeline.js';
@@ -142,16 +141,16 @@ export async function withPipeline<T extends PipelineTask, V>(task: T, flags: Pi
 }
 
 /**
- * Runs the model over the files in `--batch-size` batches (see {@link runBatches}; with `processor`,
- * the decode workers also preprocess, which suits pipelines that use the processor's own settings), closes the JSON
- * output and sets exit code 1 when some images failed. A failed image appears in the JSON output in
- * its place as `{"file", "error"}`, so scripts can tell which ones failed.
+ * Runs `pipe`'s model over the files in `--batch-size` batches (see {@link runBatches}; the decode
+ * workers also preprocess as the pipeline does), closes the JSON output and sets exit code 1 when
+ * some images failed. A failed image appears in the JSON output in its place as `{"file", "error"}`,
+ * so scripts can tell which ones failed.
  */
 export async function processFiles<R>(
   command: Command, flags: BatchFlags, files: readonly string[], json: JsonStream | null,
-  run: BatchJob<R>['run'], done: BatchJob<R>['done'], processor?: MobileNetV2ImageProcessor,
+  pipe: Pick<Pipeline<unknown, unknown>, 'preprocessing'>, run: BatchJob<R>['run'], done: BatchJob<R>['done'],
 ): Promise<BatchSummary> {
-  const prepare = { workers: planThreads(flags.threads).workers, ...(processor ? { processor } : {}) };
+  const prepare = { workers: planThreads(flags.threads).workers, ...pipe.preprocessing() };
   const summary = await runBatches({
     files, batchSize: flags.batchSize, verbose: command.optsWithGlobals().verbose === true, prepare, run, done,
     failed: (file, err) => json?.write({ file, error: failureReason(file, err) }),
