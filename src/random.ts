@@ -1,6 +1,6 @@
 /**
- * Seeded randomness for training: the same seed gives the same split, augmentation, shuffles and
- * dropout on every platform, so a run can be repeated exactly.
+ * Seeded randomness: the same seed gives the same split, augmentation, shuffles, dropout and fresh
+ * weights on every platform, so a run can be repeated exactly.
  */
 
 /** A source of uniform numbers in [0, 1). */

@@ -14,7 +14,7 @@ import { float32Tensor, numel, type Float32Tensor, type Tensor } from '../src/te
 import { encodeModel } from '../src/onnx/proto.js';
 import { buildFineTuneGraph, fineTuneLayout, FT, type BatchNormMode, type FineTuneLayout } from '../src/training/finetune_graph.js';
 import { FineTuner, type FineTuneBatch } from '../src/training/finetune_session.js';
-import { seededRandom } from '../src/training/random.js';
+import { seededRandom } from '../src/random.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { assertClose, VENDORED_HF_FIXTURES } from './helpers.js';
 import { gaussian, randomBatch, randomModel, randomTensors, tinyConfig, TINY_INPUT } from './finetune_support.js';

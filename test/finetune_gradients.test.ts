@@ -11,7 +11,7 @@ import '../src/index.js';
 import { encodeModel } from '../src/onnx/proto.js';
 import { float32Tensor, numel } from '../src/tensor.js';
 import { buildFineTuneGraph, fineTuneLayout, FT, type BatchNormMode } from '../src/training/finetune_graph.js';
-import { seededRandom } from '../src/training/random.js';
+import { seededRandom } from '../src/random.js';
 import { assertClose } from './helpers.js';
 import { gaussian, randomBatch, randomModel, randomTensors, tinyConfig } from './finetune_support.js';
 

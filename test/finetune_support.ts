@@ -2,7 +2,7 @@
 import { MobileNetV2Config } from '../src/config/configuration_mobilenet_v2.js';
 import { MobileNetV2ForImageClassification } from '../src/model/modeling_mobilenet_v2.js';
 import { FT, fineTuneLayout, type FineTuneLayout } from '../src/training/finetune_graph.js';
-import { seededRandom, type Random } from '../src/training/random.js';
+import { seededRandom, type Random } from '../src/random.js';
 import { float32Tensor, numel } from '../src/tensor.js';
 
 /** Block 11's output of the tiny config on a 93 × 78 image: the input of blocks 12–15. */

@@ -14,7 +14,7 @@ import { pilResize, Resample, type Pixels8, type ResampleCode, type Window } fro
 import { hasWasmResample } from '../src/processing/pil_resample_wasm.js';
 import { lookupPlanes } from '../src/processing/processor.js';
 import { PIL_RESAMPLE_WASM } from '../src/processing/pil_resample_wasm_module.js';
-import { seededRandom, type Random } from '../src/training/random.js';
+import { seededRandom, type Random } from '../src/random.js';
 import { REPO_ROOT } from './helpers.js';
 
 const FILTERS: ResampleCode[] = [Resample.BILINEAR, Resample.BICUBIC, Resample.LANCZOS, Resample.BOX, Resample.HAMMING];

@@ -8,7 +8,7 @@ import { cli, HF_FIXTURES, REPO_ROOT, requireFixtures, SHARED_FIXTURES, useTempD
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { stratifiedSplit, type LabeledImage } from '../src/training/dataset.js';
 import { augmentedView } from '../src/training/augment.js';
-import { seededRandom } from '../src/training/random.js';
+import { seededRandom } from '../src/random.js';
 import { trainFromFolder, saveTrained } from '../src/training/train_node.js';
 import { syntheticDataset } from './train_support.js';
 

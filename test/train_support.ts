@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { RawImage } from '../src/processing/image.js';
 import type { LabeledImage } from '../src/training/dataset.js';
-import { seededRandom } from '../src/training/random.js';
+import { seededRandom } from '../src/random.js';
 
 const COLOURS: Record<string, [number, number, number]> = { blue: [30, 60, 220], green: [40, 200, 60], red: [220, 40, 40] };
 

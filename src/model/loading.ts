@@ -6,6 +6,7 @@
  */
 import { MobileNetV2Error, check } from '../errors.js';
 import { formatShape, numel, type Tensor } from '../tensor.js';
+import { seededRandom } from '../random.js';
 import { toFloat32 } from '../weights/dtype.js';
 import { checkpointKey, hasBasePrefix, isHeadKey } from './architecture.js';
 import type { ParameterSpec } from './layers.js';
@@ -21,17 +22,11 @@ export interface LoadReport {
   readonly unexpectedKeys: string[];
 }
 
-/** Deterministic N(0, 1) samples (mulberry32 + Box–Muller), so fresh heads are reproducible. */
+/** Deterministic N(0, 1) samples (Box–Muller on {@link seededRandom}), so fresh heads are reproducible. */
 function normalSampler(seed: number): () => number {
-  let state = seed >>> 0;
-  const uniform = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const uniform = seededRandom(seed);
+  // 1 − u lies in (0, 1]: the logarithm never sees 0.
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 function initialise(spec: ParameterSpec, initializerRange: number, normal: () => number): Tensor {

@@ -3,7 +3,7 @@
  * RandomResizedCrop (the crop; the processor then resizes it) and a horizontal flip.
  */
 import { toRgb, type RawImage } from '../processing/image.js';
-import type { Random } from './random.js';
+import type { Random } from '../random.js';
 
 /**
  * Crop area range as a fraction of the image. Much milder than torchvision's [0.08, 1]: the

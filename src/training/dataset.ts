@@ -4,7 +4,7 @@
  */
 import { check } from '../errors.js';
 import type { PipelineImage } from '../pipelines/base.js';
-import { seededRandom, shuffle } from './random.js';
+import { seededRandom, shuffle } from '../random.js';
 
 /** One training or evaluation image and its class. */
 export interface LabeledImage {

@@ -11,7 +11,7 @@ import { isRawImage, type RawImage } from '../processing/image.js';
 import type { ImageFeatureExtractionPipeline } from '../pipelines/image_feature_extraction.js';
 import { AUGMENT_KEY, augmentedView } from './augment.js';
 import type { LabeledImage } from './dataset.js';
-import { deriveSeed, seededRandom } from './random.js';
+import { deriveSeed, seededRandom } from '../random.js';
 
 /** Where embeddings are kept between runs (memory, a folder on disk, IndexedDB…). */
 export interface EmbeddingCache {

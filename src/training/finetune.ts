@@ -11,7 +11,7 @@ import type { BatchNormMode } from './finetune_graph.js';
 import type { FineTuneBatch, FineTuner } from './finetune_session.js';
 import { learningRate, type EpochLog, type Schedule } from './head.js';
 import { LossTally } from './linear.js';
-import { seededRandom, shuffle, type Random } from './random.js';
+import { seededRandom, shuffle, type Random } from '../random.js';
 
 /** Settings of fine-tuning; every field but `blocks` has a default (see {@link FINE_TUNE_DEFAULTS}). */
 export interface FineTuneOptions {

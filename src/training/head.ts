@@ -8,7 +8,7 @@
 import { check } from '../errors.js';
 import { adamWStep } from './adamw.js';
 import { featureStats, foldStandardization, headLogits, LossTally, softmaxInPlace, type LinearHead } from './linear.js';
-import { seededRandom, shuffle } from './random.js';
+import { seededRandom, shuffle } from '../random.js';
 
 /** Learning-rate schedules. */
 export type Schedule = 'cosine' | 'step' | 'constant';
