@@ -10,6 +10,7 @@ import { ImageFeatureExtractionPipeline } from '../src/pipelines/image_feature_e
 import { MobileNetV2ImageProcessor } from '../src/processing/processor.js';
 import { stratifiedSplit } from '../src/training/dataset.js';
 import { evaluate } from '../src/training/evaluate.js';
+import { FINE_TUNE_AUGMENT } from '../src/training/finetune.js';
 import { trainClassifier, trainedFiles } from '../src/training/train.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { assertClose, cli, useTempDir } from './helpers.js';
@@ -74,6 +75,7 @@ describe('train --fine-tune (CLI)', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     assert.equal(report.fineTune.blocks, 1);
+    assert.equal(report.augment, FINE_TUNE_AUGMENT, 'fine-tuning embeds augmented views unless --augment says otherwise');
     assert.equal(report.fineTune.settings.batchNorm, 'frozen');
     assert.equal(report.fineTune.refit, true);
     assert.ok(report.fineTune.epochs.length <= 2 && report.fineTune.secondsPerEpoch > 0);

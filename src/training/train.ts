@@ -16,7 +16,7 @@ import type { SessionOptions } from '../runtime/ort.js';
 import { classifierWithHead, headOf } from './classifier.js';
 import { checkTrainingSet, classNamesOf, stratifiedSplit, type LabeledImage } from './dataset.js';
 import { embedDataset, itemName, type EmbedOptions, type EmbeddedSet } from './embeddings.js';
-import { fineTuneSettings, type FineTuneOptions } from './finetune.js';
+import { FINE_TUNE_AUGMENT, fineTuneSettings, type FineTuneOptions } from './finetune.js';
 import { trainHead, HEAD_DEFAULTS, type EpochLog, type HeadOptions } from './head.js';
 import { appendClasses, imprintHead } from './imprint.js';
 import { buildKnnIndex, DEFAULT_K, KNN_INDEX_FILE, knnScores, serializeKnnIndex, type KnnIndex } from './knn.js';
@@ -52,6 +52,8 @@ export interface TrainOptions extends HeadOptions, Omit<EmbedOptions, 'seed' | '
   readonly keepClasses?: boolean;
   /** Share of each class held out when `dataset.val` is absent (default 0.15). */
   readonly validationSplit?: number;
+  /** Augmented views per image besides the plain one (default 0; `FINE_TUNE_AUGMENT` with `fineTune`). */
+  readonly augment?: number;
   /** Neighbours that vote with `knn` (default 5). */
   readonly k?: number;
   /**
@@ -123,10 +125,10 @@ export async function trainClassifier(dataset: TrainingDataset, options: TrainOp
   const method = options.method ?? 'head';
   check(['head', 'knn', 'imprint'].includes(method), `method must be head, knn or imprint, got ${JSON.stringify(method)}`);
   check(!(options.keepClasses && method === 'knn'), '--keep-classes needs a linear head (method head or imprint), not knn');
-  const augment = options.augment ?? 0;
+  const fineTuneBlocks = options.fineTune ?? 0;
+  const augment = options.augment ?? (fineTuneBlocks > 0 ? FINE_TUNE_AUGMENT : 0);
   check(Number.isInteger(augment) && augment >= 0, `augment must be a whole number of views, got ${augment}`);
   const seed = options.seed ?? HEAD_DEFAULTS.seed;
-  const fineTuneBlocks = options.fineTune ?? 0;
   if (fineTuneBlocks !== 0) {
     check(method === 'head', `--fine-tune trains the blocks with a trained head: use it with --method head, not ${method}`);
     check(!options.keepClasses, "--keep-classes keeps the base model's blocks as they are; it cannot be combined with --fine-tune");

@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('--segmentation-model <dir>', 'segmentation checkpoint folder, timed at 513×513 (default: the shipped DeepLabV3)')
     .option('--train', 'run only the training benchmark (train on the flowers fixture: embedding images/s, s/epoch, peak RSS, head vs --augment accuracy)')
     .option('--train-large', 'add the 20 000-image training case (10-20 minutes on 2 cores)')
-    .option('--train-fine-tune', 'add train --fine-tune 1, 2, 4 on the flowers split, with and without --augment (about 15 minutes on 2 cores)')
+    .option('--train-fine-tune', 'add train --fine-tune 1, 2, 4 on the flowers split (with its default augmented views and without) and --fine-tune 2 on upright vs upside-down flowers, each beside the head (about 20 minutes on 2 cores)')
     .option('--serve', 'run only the serve benchmark (mobilenet-v2 serve under autocannon load: 1/8/32/128 clients, batching on and off, overload; against classify in one process)')
     .option('--jobs', 'run only the batch-job benchmark: 1000 photos through classify vs submit with 1, 2, 3 workers, and recovery from a killed worker (needs Redis on 127.0.0.1:6379)')
     .action(async (flags: BenchFlags) => {

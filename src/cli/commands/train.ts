@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { failureLine } from '../support/batch_runner.js';
 import { addModelOptions, positiveInteger, type ModelFlags } from '../support/command_helpers.js';
-import { FINE_TUNE_DEFAULTS } from '../../training/finetune.js';
+import { FINE_TUNE_AUGMENT, FINE_TUNE_DEFAULTS } from '../../training/finetune.js';
 import type { BatchNormMode } from '../../training/finetune_graph.js';
 import { HEAD_DEFAULTS, type EpochLog } from '../../training/head.js';
 import { DEFAULT_VALIDATION_SPLIT, type TrainingMethod } from '../../training/train.js';
@@ -20,7 +20,7 @@ interface TrainFlags extends ModelFlags {
   epochs?: number;
   lr?: number;
   batchSize?: number;
-  augment: number;
+  augment?: number;
   method: TrainingMethod;
   keepClasses?: boolean;
   fineTune: number;
@@ -83,7 +83,7 @@ export function register(program: Command): void {
     .option('--epochs <n>', `most epochs (default ${HEAD_DEFAULTS.epochs}; early stopping on validation loss)`, positiveInteger)
     .option('--lr <x>', `peak AdamW learning rate (default ${HEAD_DEFAULTS.lr})`, positiveNumber)
     .option('--batch-size <n>', `embeddings per optimiser step (default ${HEAD_DEFAULTS.batchSize})`, positiveInteger)
-    .option('--augment <k>', 'random-crop and flip views embedded per image besides the plain one', wholeNumber, 0)
+    .option('--augment <k>', `random-crop and flip views embedded per image besides the plain one (default: 0, or ${FINE_TUNE_AUGMENT} with --fine-tune)`, wholeNumber)
     .option('--method <method>', 'head (train the linear classifier), imprint (class means) or knn (nearest neighbours)', method, 'head')
     .option('--keep-classes', "keep the base model's classes and add the new ones after them")
     .option('--fine-tune <k>', 'after the head, also train the last K inverted-residual blocks and conv_1x1 with it (0 = the head alone)', blockCount, 0)
