@@ -9,7 +9,7 @@
 import { check } from '../errors.js';
 import type { BatchNormMode } from './finetune_graph.js';
 import type { FineTuneBatch, FineTuner } from './finetune_session.js';
-import { learningRate, type EpochLog, type Schedule } from './head.js';
+import { learningRate, withDefaults, type EpochLog, type Schedule } from './head.js';
 import { LossTally } from './linear.js';
 import { seededRandom, shuffle, type Random } from '../random.js';
 
@@ -80,7 +80,7 @@ export interface FineTuneLog {
 
 /** Validates fine-tuning settings and fills in the defaults. */
 export function fineTuneSettings(options: FineTuneOptions): Required<FineTuneOptions> {
-  const o = { ...FINE_TUNE_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<FineTuneOptions>;
+  const o: Required<FineTuneOptions> = { ...withDefaults(FINE_TUNE_DEFAULTS, options), blocks: options.blocks };
   check(Number.isInteger(o.blocks) && o.blocks >= 1 && o.blocks <= 15, `fine-tune needs a block count from 1 to 15, got ${o.blocks}`);
   check(Number.isInteger(o.epochs) && o.epochs >= 1, `fine-tune epochs must be a positive integer, got ${o.epochs}`);
   check(Number.isFinite(o.lr) && o.lr > 0, `fine-tune learning rate must be positive, got ${o.lr}`);

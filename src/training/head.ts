@@ -48,6 +48,11 @@ export const HEAD_DEFAULTS: Readonly<Required<HeadOptions>> = Object.freeze({
   epochs: 100, lr: 3e-4, batchSize: 32, weightDecay: 10, labelSmoothing: 0.1, dropout: 0.5, schedule: 'cosine', patience: 20, seed: 0, refit: true,
 });
 
+/** `defaults` with each of its keys that `options` sets (a key set to undefined counts as unset); other keys of `options` are left out. */
+export function withDefaults<T extends object>(defaults: Readonly<Required<T>>, options: Partial<T>): Required<T> {
+  return Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, (options as Record<string, unknown>)[k] ?? v])) as Required<T>;
+}
+
 /** Labelled vectors. */
 export interface VectorSet {
   readonly vectors: readonly Float32Array[];
@@ -103,7 +108,7 @@ function standardize(set: VectorSet, mean: Float64Array, std: Float64Array): Vec
  * @throws MobileNetV2Error for bad settings or an empty training set.
  */
 export function trainHead(train: VectorSet, val: VectorSet | null, classes: number, options: HeadOptions = {}): HeadResult {
-  const o: Required<HeadOptions> = { ...HEAD_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  const o = withDefaults(HEAD_DEFAULTS, options);
   check(train.vectors.length > 0, 'no training vectors');
   check(Number.isInteger(o.epochs) && o.epochs >= 1, `epochs must be a positive integer, got ${o.epochs}`);
   check(Number.isFinite(o.lr) && o.lr > 0, `learning rate must be positive, got ${o.lr}`);

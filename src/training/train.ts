@@ -17,7 +17,7 @@ import { classifierWithHead, headOf } from './classifier.js';
 import { checkTrainingSet, classNamesOf, stratifiedSplit, type LabeledImage } from './dataset.js';
 import { embedDataset, itemName, type EmbedOptions, type EmbeddedSet } from './embeddings.js';
 import { FINE_TUNE_AUGMENT, fineTuneSettings, type FineTuneOptions } from './finetune.js';
-import { trainHead, HEAD_DEFAULTS, type EpochLog, type HeadOptions } from './head.js';
+import { trainHead, withDefaults, HEAD_DEFAULTS, type EpochLog, type HeadOptions } from './head.js';
 import { appendClasses, imprintHead } from './imprint.js';
 import { buildKnnIndex, DEFAULT_K, KNN_INDEX_FILE, knnScores, serializeKnnIndex, type KnnIndex } from './knn.js';
 import { headLogits, type LinearHead } from './linear.js';
@@ -197,7 +197,7 @@ interface Fit {
 
 /** The head settings of a run: the options, the seed, and dropout no higher than the config's. */
 function headSettings(model: AnyMobileNetV2Model, options: TrainOptions, seed: number): Required<HeadOptions> {
-  return { ...HEAD_DEFAULTS, ...definedOf(options), seed, dropout: options.dropout ?? Math.min(HEAD_DEFAULTS.dropout, model.config.classifierDropoutProb) };
+  return { ...withDefaults(HEAD_DEFAULTS, options), seed, dropout: options.dropout ?? Math.min(HEAD_DEFAULTS.dropout, model.config.classifierDropoutProb) };
 }
 
 /** A linear head (trained, imprinted, or imprinted beside a k-NN index) on the pooled embeddings. */
@@ -219,7 +219,7 @@ async function fitLinear(
     ({ head, epochs, bestEpoch } = result);
     heldOut = result.heldOutHead;
     epochs.forEach((e) => options.onEpoch?.(e));
-    settings = { ...HEAD_DEFAULTS, ...definedOf(options), seed };
+    settings = { ...withDefaults(HEAD_DEFAULTS, options), seed };
   } else {
     head = imprintHead(trainVectors, classes.length);
     if (method === 'knn') {
@@ -251,14 +251,9 @@ async function fitFineTunedModel(
   const { epochs, before } = tuned.log;
   return {
     model: tuned.model, validation: tuned.validation, epochs: tuned.head.epochs, bestEpoch: tuned.head.bestEpoch, knn: null,
-    settings: { ...HEAD_DEFAULTS, ...definedOf(options), seed },
+    settings: { ...withDefaults(HEAD_DEFAULTS, options), seed },
     fineTune: { blocks: tuned.settings.blocks, settings: tuned.settings, epochs, before, refit: tuned.refit, secondsPerEpoch: meanSeconds(epochs) },
   };
-}
-
-function definedOf(options: HeadOptions): HeadOptions {
-  const keys = Object.keys(HEAD_DEFAULTS) as Array<keyof HeadOptions>;
-  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
 }
 
 /**
