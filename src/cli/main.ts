@@ -4,7 +4,7 @@
  * `register(program)` function; this file only wires them together and turns errors into one line
  * on stderr and a non-zero exit code (stack traces only with `--verbose`).
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../pipelines/default_models_node.js';
 import { Command } from 'commander';
 import { cliArgv } from './long_argv.js';
 import { runCli } from './run.js';
@@ -17,11 +17,6 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(err.code === 'EPIPE' ? 0 : 1);
 });
 process.stderr.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
-
-/** The version in package.json, read at run time (dist/src/cli/main.js → package root), so it never drifts. */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 type CommandModule = { register: (program: Command) => void };
 

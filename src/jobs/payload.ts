@@ -77,7 +77,7 @@ export interface ChunkPayload extends ModelRef {
 }
 
 /** A submission id: what {@link newSubmissionId} makes (letters, digits, `_`), usable in Redis keys and BullMQ job ids. */
-export const SUBMISSION_ID = /^[A-Za-z0-9_]{1,64}$/;
+const SUBMISSION_ID = /^[A-Za-z0-9_]{1,64}$/;
 
 function fail(what: string): never {
   throw new MobileNetV2Error(`job payload: ${what}`);

@@ -29,7 +29,7 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** The queue when `--queue` is not given. */
 export const DEFAULT_QUEUE = 'mobilenet-v2';
 /** Milliseconds to open a connection before Redis counts as unreachable. */
-export const CONNECT_TIMEOUT_MS = 3_000;
+const CONNECT_TIMEOUT_MS = 3_000;
 /** Seconds a submission's results, and its failed chunks, are kept in Redis (7 days). */
 export const KEEP_SECONDS = 7 * 24 * 3600;
 
@@ -101,7 +101,6 @@ function lost(client: Redis, url: string, cause?: unknown): MobileNetV2Error {
 export async function connectRedis(libs: QueueLibraries, url: string, options: ConnectOptions): Promise<Redis> {
   checkRedisUrl(url);
   let lostSince: number | null = null;
-  let lastError = '';
   const client = new libs.Redis(url, {
     lazyConnect: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
@@ -115,7 +114,6 @@ export async function connectRedis(libs: QueueLibraries, url: string, options: C
     },
   });
   client.on('error', (err: Error) => {
-    lastError = err.message;
     lastErrors.set(client, err.message);
   });
   client.on('ready', () => {
@@ -127,7 +125,7 @@ export async function connectRedis(libs: QueueLibraries, url: string, options: C
     await client.connect();
   } catch (err) {
     client.disconnect();
-    throw unreachable(url, lastError || (err as Error).message, err);
+    throw unreachable(url, lastErrors.get(client) || (err as Error).message, err);
   }
   return client;
 }

@@ -4,20 +4,17 @@
  * command prints (`classify --json`, `segment --json`, `embed --format json`).
  */
 import { MobileNetV2Error } from '../errors.js';
-import { loadPipeline, type ModelFlags } from '../cli/support/command_helpers.js';
+import { loadPipeline, preparerOptions, type ModelFlags } from '../cli/support/command_helpers.js';
 import type { PipelineOfTask } from '../pipelines/pipeline.js';
 import { DEFAULT_TOP_K } from '../pipelines/image_classification.js';
 import { classificationJson, embeddingJson, segmentationJson } from '../pipelines/result_json.js';
 import type { RawImage } from '../processing/image.js';
-import { createPreparer, planThreads, type Preparer, type PreparePoolOptions } from '../processing/prepare_pool_node.js';
+import { createPreparer, type Preparer } from '../processing/prepare_pool_node.js';
 import { JOB_TASKS, MAX_CHUNK, type JobTask, type TaskOptions } from './payload.js';
-
-/** One image's result object, without its file. */
-export type ResultObject = object;
 
 /** A loaded task: runs a batch and says how its images are decoded. */
 export interface TaskRunner {
-  run(images: RawImage[], options: TaskOptions): Promise<ResultObject[]>;
+  run(images: RawImage[], options: TaskOptions): Promise<object[]>;
   /** Decodes and preprocesses its images, kept across chunks, for `runBatches`. */
   readonly prepare: Preparer;
   dispose(): Promise<void>;
@@ -26,7 +23,7 @@ export interface TaskRunner {
 type Pipe<T extends JobTask> = PipelineOfTask[(typeof JOB_TASKS)[T]];
 
 /** How each task runs a batch, as its command does. */
-const RUNS: { [T in JobTask]: (pipe: Pipe<T>, images: RawImage[], options: TaskOptions) => Promise<ResultObject[]> } = {
+const RUNS: { [T in JobTask]: (pipe: Pipe<T>, images: RawImage[], options: TaskOptions) => Promise<object[]> } = {
   classify: async (pipe, images, options) => (await pipe.run(images, { topK: options.topK ?? DEFAULT_TOP_K })).map(classificationJson),
   segment: async (pipe, images) => (await pipe.predict(images)).map(segmentationJson),
   embed: async (pipe, images, options) => (await pipe.run(images, options.outIndex === undefined ? {} : { outIndex: options.outIndex })).map((t) => embeddingJson(t.data)),
@@ -35,7 +32,7 @@ const RUNS: { [T in JobTask]: (pipe: Pipe<T>, images: RawImage[], options: TaskO
 async function loadRunner<T extends JobTask>(task: T, flags: ModelFlags & { batchSize: number }): Promise<TaskRunner> {
   const pipe = (await loadPipeline(JOB_TASKS[task], { ...flags, worker: true })) as Pipe<T>;
   const run = RUNS[task];
-  const options: PreparePoolOptions = { workers: planThreads(flags.threads).workers, ...pipe.preprocessing() };
+  const options = preparerOptions(pipe, flags.threads);
   // A worker runs chunk after chunk: one preparer serves them all (a decode pool where one pays,
   // its threads ending when idle and restarting on demand) instead of one started per chunk.
   const prepare = createPreparer(MAX_CHUNK, options);

@@ -15,7 +15,7 @@ import { MobileNetV2Error } from '../errors.js';
 import { resolveModelFiles } from '../hub/resolve_node.js';
 import { failureReason, runBatches } from '../cli/support/batch_runner.js';
 import type { ModelFlags } from '../cli/support/command_helpers.js';
-import { describeModel, modelMismatch, modelRef, parseChunk, type ChunkPayload } from './payload.js';
+import { describeModel, modelMismatch, modelRef, parseChunk, type ChunkPayload, type ModelRef } from './payload.js';
 import { connectRedis, queueLibraries, redactUrl, submissionKeys, whenLost, type QueueLibraries } from './queue.js';
 import { isCancelled, storeChunk } from './results.js';
 import { TaskModels, type TaskRunner } from './tasks.js';
@@ -86,8 +86,7 @@ async function checkModel(flags: ModelFlags): Promise<void> {
 }
 
 /** The job handler of a worker. */
-function chunkProcessor(libs: QueueLibraries, options: WorkerOptions, models: TaskModels, client: Redis, log: (line: string) => void) {
-  const served = modelRef(options);
+function chunkProcessor(libs: QueueLibraries, options: WorkerOptions, served: ModelRef, models: TaskModels, client: Redis, log: (line: string) => void) {
   const refuse = (job: Job, reason: string): never => {
     log(`chunk ${job.id}: refused: ${reason}`);
     throw new libs.bullmq.UnrecoverableError(reason);
@@ -135,6 +134,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   await checkModel(options);
   const client = await connectRedis(libs, options.redis, { blocking: true, reconnectMs: options.reconnectMs });
   const models = new TaskModels(options);
+  const served = modelRef(options);
   let lastError = '';
   let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const stop = new Promise<void>((resolve) => {
@@ -145,7 +145,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   });
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const worker = new libs.bullmq.Worker(options.queue, chunkProcessor(libs, options, models, client, log), {
+  const worker = new libs.bullmq.Worker(options.queue, chunkProcessor(libs, options, served, models, client, log), {
     connection: client,
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs,
@@ -160,7 +160,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   worker.on('failed', (job: Job | undefined, err: Error) => {
     if (job && !(err instanceof libs.bullmq.UnrecoverableError)) log(`chunk ${job.id}: failed (attempt ${job.attemptsMade} of ${job.opts.attempts ?? 1}): ${err.message}`);
   });
-  log(`ready: queue ${options.queue} at ${redactUrl(options.redis)}, ${describeModel(modelRef(options))}, ${options.concurrency} chunk(s) at a time`);
+  log(`ready: queue ${options.queue} at ${redactUrl(options.redis)}, ${describeModel(served)}, ${options.concurrency} chunk(s) at a time`);
   let lost = false;
   try {
     await Promise.race([stop, whenLost(client, options.redis).catch((err: unknown) => {

@@ -100,7 +100,7 @@ export abstract class Pipeline<Output, Options> {
    * The processor settings this pipeline changes for its images (none; segmentation resizes whole
    * images instead of cropping). Its own runs and every decode pool that preprocesses for it use them.
    */
-  preprocessOverrides(): ImageProcessorOptions | undefined {
+  protected preprocessOverrides(): ImageProcessorOptions | undefined {
     return undefined;
   }
 
@@ -115,13 +115,12 @@ export abstract class Pipeline<Output, Options> {
 
   /**
    * Converts images to RGB (as transformers' `load_image` does) and preprocesses them into one
-   * batch; `overrides` change processor settings for this call (segmentation resizes whole images
-   * instead of cropping). Images a decode pool preprocessed with the same settings are looked up,
-   * not processed again.
+   * batch with this pipeline's settings ({@link preprocessOverrides}). Images a decode pool
+   * preprocessed with the same settings are looked up, not processed again.
    */
-  prepare(images: readonly RawImage[], overrides?: ImageProcessorOptions): PreparedBatch {
+  prepare(images: readonly RawImage[]): PreparedBatch {
     check(images.length > 0, 'no images given');
     const rgb = images.map(toRgb);
-    return { images: rgb, pixelValues: this.processor.preprocess(rgb, undefined, overrides).pixelValues };
+    return { images: rgb, pixelValues: this.processor.preprocess(rgb, undefined, this.preprocessOverrides()).pixelValues };
   }
 }

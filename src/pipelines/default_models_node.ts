@@ -3,12 +3,18 @@
  * named. Resolved from this file's location, not the working directory, so they are found wherever
  * the package is installed.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PipelineTask } from './pipeline.js';
 
 /** The package root: this file is compiled to `<root>/dist/src/pipelines/`. */
 export const PACKAGE_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+
+/** The version in the package's package.json, read at run time so it never drifts. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(resolve(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** Folder of the shipped models. */
 export const MODELS_DIR = resolve(PACKAGE_ROOT, 'models');

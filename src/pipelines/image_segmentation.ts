@@ -73,13 +73,13 @@ export class ImageSegmentationPipeline extends Pipeline<SegmentationResult[], ne
 
   /** Segments decoded images in one model run, returning each class map (no per-class masks). */
   async predict(images: readonly RawImage[]): Promise<SegmentationPrediction[]> {
-    const batch = this.prepare(images, this.preprocessOverrides());
+    const batch = this.prepare(images);
     const { logits } = await (this.model as MobileNetV2ForSemanticSegmentation).forward(batch.pixelValues);
     return this.predictionsFromLogits(batch.images, logits!);
   }
 
   /** The processor settings this pipeline changes: the whole image resized to the crop size. */
-  override preprocessOverrides(): ImageProcessorOptions {
+  protected override preprocessOverrides(): ImageProcessorOptions {
     const crop = this.processor.settings.cropSize;
     return { doCenterCrop: false, size: { height: crop.height, width: crop.width } };
   }

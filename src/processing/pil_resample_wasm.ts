@@ -65,7 +65,8 @@ const pairBytes = (c: Coefficients): number => Math.ceil(c.ksize / 2) * 32;
  */
 function pairTables(c: Coefficients, first: number, count: number, channels: number): [Int32Array, Int16Array] {
   const bounds = new Int32Array(2 * count);
-  const weights = new Int16Array((count * pairBytes(c)) / 2);
+  const half = pairBytes(c) / 2;
+  const weights = new Int16Array(count * half);
   const [from, ws] = tables(c, first, count);
   for (let i = 0; i < count; i++) {
     bounds[2 * i] = from[2 * i]! * channels;
@@ -73,7 +74,7 @@ function pairTables(c: Coefficients, first: number, count: number, channels: num
     for (let t = 0; t < from[2 * i + 1]!; t++) {
       const w = ws[i * c.ksize + t]!;
       // Pillow's weights stay far below 2^30, so w >> 15 fits 16 bits.
-      const at = (i * pairBytes(c)) / 2 + (t >> 1) * 16 + (t & 1);
+      const at = i * half + (t >> 1) * 16 + (t & 1);
       for (let lane = 0; lane < 8; lane += 2) [weights[at + lane], weights[at + 8 + lane]] = [w & 0x7fff, w >> 15];
     }
   }

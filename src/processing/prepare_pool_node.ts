@@ -6,11 +6,9 @@
  * ({@link InlinePreparer}). Either way the pixel values are recorded for the processor
  * (./precomputed.ts), so the pipeline's preprocessing becomes a lookup.
  *
- * In the pool, each worker reads a file,
- * decodes it and (given a processor) computes its pixel values with the processor's own code; the
- * image and pixel buffers are transferred back, not copied, and the pixel values are recorded for
- * the processor (./precomputed.ts), so the pipeline's preprocessing on the main thread becomes a
- * lookup. Results come back as promises per image, so callers keep their own order.
+ * In the pool, each worker reads, decodes and preprocesses with the processor's own code; image and
+ * pixel buffers are transferred back, not copied. Results come back as promises per image, so
+ * callers keep their own order.
  *
  * Cores are split between the model and the pool by {@link planThreads}. A pool costs a worker
  * start before its first image and a message hop per image, so callers use one only where

@@ -38,6 +38,8 @@ export interface BatcherOptions {
 
 interface Job {
   readonly input: Float32Tensor;
+  /** {@link rowShape} of the input: requests batch together only with their own. */
+  readonly shape: string;
   readonly arrived: number;
   resolve(outputs: BatchOutputs): void;
   reject(err: Error): void;
@@ -94,7 +96,7 @@ export class Batcher {
       };
       const settle = (): void => signal?.removeEventListener('abort', onAbort);
       const job: Job = {
-        input, arrived: performance.now(),
+        input, shape: rowShape(input), arrived: performance.now(),
         resolve: (outputs) => { settle(); resolve(outputs); },
         reject: (err) => { settle(); reject(err); },
       };
@@ -110,8 +112,8 @@ export class Batcher {
    */
   private schedule(): void {
     if (this.inModel >= IN_MODEL || this.queue.length === 0) return;
-    const shape = rowShape(this.queue[0]!.input);
-    const rows = this.queue.reduce((n, job) => n + (rowShape(job.input) === shape ? job.input.shape[0]! : 0), 0);
+    const { shape } = this.queue[0]!;
+    const rows = this.queue.reduce((n, job) => n + (job.shape === shape ? job.input.shape[0]! : 0), 0);
     const wait = this.queue[0]!.arrived + this.options.maxDelayMs - performance.now();
     if (rows < this.options.maxBatch && wait > 0 && (this.options.coming?.() ?? 1) > 0) {
       this.timer ??= setTimeout(() => {
@@ -134,11 +136,11 @@ export class Batcher {
     const first = this.queue.shift()!;
     const batch = [first];
     let rows = first.input.shape[0]!;
-    const shape = rowShape(first.input);
+    const { shape } = first;
     for (let i = 0; i < this.queue.length && rows < this.options.maxBatch;) {
       const job = this.queue[i]!;
       const n = job.input.shape[0]!;
-      if (rows + n <= this.options.maxBatch && rowShape(job.input) === shape) {
+      if (rows + n <= this.options.maxBatch && job.shape === shape) {
         batch.push(job);
         rows += n;
         this.queue.splice(i, 1);

@@ -14,7 +14,6 @@ import type { ImageClassificationPipeline } from '../pipelines/image_classificat
 import type { ImageSegmentationPipeline } from '../pipelines/image_segmentation.js';
 import { pipeline } from '../pipelines/pipeline_node.js';
 import { planThreads, PreparePool } from '../processing/prepare_pool_node.js';
-import type { ImageProcessorOptions } from '../processing/processor_config.js';
 import type { ModelDType } from '../runtime/ort.js';
 import { float32Tensor, type Float32Tensor } from '../tensor.js';
 import { Batcher, untilAborted, type BatchOutputs } from './batcher.js';
@@ -71,7 +70,6 @@ function v2Outputs(out: ModelOutput): BatchOutputs {
 export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentationPipeline> {
   readonly batcher: Batcher;
   private readonly pool: PreparePool;
-  private readonly overrides: ImageProcessorOptions | undefined;
   private meta: V2ModelMetadata | undefined;
   /** Images in the decode workers: the batcher waits for them. */
   private preparing = 0;
@@ -81,7 +79,6 @@ export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentati
    * @param loadSeconds time to load it (warm-up included once {@link ServedModel.warmUp} ran).
    */
   constructor(readonly name: string, readonly pipeline: P, public loadSeconds: number, options: ServedModelOptions) {
-    this.overrides = pipeline.preprocessOverrides();
     this.pool = new PreparePool({ workers: options.workers, idleTimeoutMs: DECODE_WORKER_IDLE_MS, ...pipeline.preprocessing() });
     this.batcher = new Batcher(async (input) => v2Outputs(await this.pipeline.model.forward(input)), {
       maxBatch: options.maxBatch, maxDelayMs: options.maxDelayMs, onBatch: (rows, ms) => options.onBatch?.(name, rows, ms), coming: () => this.preparing,
@@ -110,7 +107,7 @@ export class ServedModel<P extends ImageClassificationPipeline | ImageSegmentati
     this.preparing++;
     try {
       const image = await untilAborted(this.pool.load(bytes, name), signal);
-      return this.pipeline.prepare([image], this.overrides);
+      return this.pipeline.prepare([image]);
     } finally {
       this.preparing--;
     }

@@ -12,11 +12,9 @@
  * fastify, @fastify/multipart and prom-client are optional peer dependencies, imported here only.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { MobileNetV2Error, type MobileNetV2ErrorCode } from '../errors.js';
 import { importPeers } from '../node/optional_peer.js';
-import { PACKAGE_ROOT } from '../pipelines/default_models_node.js';
+import { packageVersion } from '../pipelines/default_models_node.js';
 import { pascalVocPalette } from '../pipelines/palette.js';
 import { classificationJson, embeddingJson, segmentationJson } from '../pipelines/result_json.js';
 import type { RawImage } from '../processing/image.js';
@@ -54,7 +52,7 @@ export interface RunningServer {
 }
 
 /** The optional packages the server needs. */
-export const SERVE_PEERS = ['fastify', '@fastify/multipart', 'prom-client'] as const;
+const SERVE_PEERS = ['fastify', '@fastify/multipart', 'prom-client'] as const;
 
 /** HTTP status of each error code; others are 500. */
 const STATUS: Partial<Record<MobileNetV2ErrorCode, number>> = {
@@ -79,10 +77,6 @@ interface NamedImage {
 interface Work {
   readonly controller: AbortController;
   images: number;
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** The `top_k` query parameter. */
@@ -110,6 +104,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const [{ default: fastify, LogController }, { default: multipart }, prom] = await importPeers('mobilenet-v2 serve', SERVE_PEERS,
     () => Promise.all([import('fastify'), import('@fastify/multipart'), import('prom-client')]));
   const maxBodyBytes = Math.floor(options.maxBodyMb * 1024 * 1024);
+  const version = packageVersion();
   let models: ServedModels | null = null;
   let closing = false;
   let inFlight = 0;
@@ -259,7 +254,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const isReady = models !== null && !closing;
     return reply.code(isReady ? 200 : 503).send({ ready: isReady });
   });
-  app.get('/v2', async () => ({ name: 'mobilenet-v2', version: packageVersion(), extensions: [] }));
+  app.get('/v2', async () => ({ name: 'mobilenet-v2', version, extensions: [] }));
   app.get('/v2/models', async () => ({
     models: servedList(ready()).map((m) => ({ name: m.name, versions: m.metadata.versions, platform: m.metadata.platform, ready: true })),
   }));

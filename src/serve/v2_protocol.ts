@@ -9,10 +9,10 @@ import { check } from '../errors.js';
 import { float32Tensor, formatShape, numel, type Float32Tensor } from '../tensor.js';
 
 /** The name of the one input tensor. */
-export const V2_INPUT = 'pixel_values';
+const V2_INPUT = 'pixel_values';
 
 /** The version every served model reports (one version per server). */
-export const V2_MODEL_VERSION = '1';
+const V2_MODEL_VERSION = '1';
 
 /** A tensor in v2 JSON. */
 export interface V2Tensor {

@@ -92,7 +92,7 @@ export function fineTuneSettings(options: FineTuneOptions): Required<FineTuneOpt
 }
 
 /** A batch of the images `indices` (view chosen by `view`), targets smoothed by `smoothing`, a fresh dropout mask. */
-export function makeBatch(
+function makeBatch(
   tuner: FineTuner, set: MapSet, indices: readonly number[], view: (image: number) => Float32Array, shared: SharedSettings, random: Random,
 ): FineTuneBatch {
   const { classes, channels } = tuner.layout;
@@ -109,25 +109,38 @@ export function makeBatch(
   return { inputs, size, targets, dropoutMask };
 }
 
-/** Validation loss and accuracy of the plain views in evaluation mode, in batches. */
-export async function evaluateMaps(tuner: FineTuner, set: MapSet, smoothing: number, batchSize: number): Promise<{ loss: number; accuracy: number }> {
-  const tally = new LossTally(smoothing);
-  const { classes } = tuner.layout;
-  for (let start = 0; start < set.views.length; start += batchSize) {
-    const chunk = set.views.slice(start, start + batchSize).map((v) => v[0]!);
+/** `maps` in batches of `batchSize`, each one flat `[B, C, H, W]` input. */
+export function* batchesOf(maps: readonly Float32Array[], batchSize: number): Generator<{ inputs: Float32Array; size: number }> {
+  for (let start = 0; start < maps.length; start += batchSize) {
+    const chunk = maps.slice(start, start + batchSize);
     const inputs = new Float32Array(chunk.length * chunk[0]!.length);
-    chunk.forEach((map, b) => inputs.set(map, b * map.length));
-    const { logits } = await tuner.logits(inputs, chunk.length);
-    chunk.forEach((_, b) => tally.add(Float64Array.from(logits.subarray(b * classes, (b + 1) * classes)), set.labels[start + b]!));
+    chunk.forEach((m, b) => inputs.set(m, b * m.length));
+    yield { inputs, size: chunk.length };
   }
+}
+
+/** Evaluation-mode `output` (logits or pooled features) of each map, `width` values each. */
+export async function rowsOf(tuner: FineTuner, maps: readonly Float32Array[], batchSize: number, output: 'logits' | 'pooled', width: number): Promise<Float32Array[]> {
+  const rows: Float32Array[] = [];
+  for (const { inputs, size } of batchesOf(maps, batchSize)) {
+    const out = (await tuner.logits(inputs, size))[output];
+    for (let b = 0; b < size; b++) rows.push(out.slice(b * width, (b + 1) * width));
+  }
+  return rows;
+}
+
+/** Validation loss and accuracy of the plain views in evaluation mode, in batches. */
+async function evaluateMaps(tuner: FineTuner, set: MapSet, smoothing: number, batchSize: number): Promise<{ loss: number; accuracy: number }> {
+  const tally = new LossTally(smoothing);
+  const rows = await rowsOf(tuner, set.views.map((v) => v[0]!), batchSize, 'logits', tuner.layout.classes);
+  rows.forEach((row, i) => tally.add(Float64Array.from(row), set.labels[i]!));
   return tally.result();
 }
 
-/** Fine-tunes `tuner` (its head already trained) on `train`, scoring `val` after every epoch. */
+/** Fine-tunes `tuner` (its head already trained) on `train` with settings `o` (see {@link fineTuneSettings}), scoring `val` after every epoch. */
 export async function fineTune(
-  tuner: FineTuner, train: MapSet, val: MapSet | null, options: FineTuneOptions, shared: SharedSettings, onEpoch?: (log: EpochLog) => void | Promise<void>,
+  tuner: FineTuner, train: MapSet, val: MapSet | null, o: Required<FineTuneOptions>, shared: SharedSettings, onEpoch?: (log: EpochLog) => void | Promise<void>,
 ): Promise<FineTuneLog> {
-  const o = fineTuneSettings(options);
   const random = seededRandom(shared.seed + 1);
   const order = Array.from({ length: train.views.length }, (_, i) => i);
   // Images are classified from their plain view: it is half of what each image shows the blocks.

@@ -122,7 +122,7 @@ export function fineTuneLayout(config: MobileNetV2Config, blocks: number, inputS
  * Padding of a depthwise conv on an `h × w` input: TF "SAME" (transformers' `tf_padding`, from the
  * input size: the odd pixel after) or PyTorch's symmetric `dilation` on each side.
  */
-export function depthwisePads(spec: ConvLayerSpec, h: number, w: number, tfPadding: boolean): Pads {
+function depthwisePads(spec: ConvLayerSpec, h: number, w: number, tfPadding: boolean): Pads {
   const d = spec.dilation;
   if (!tfPadding) return [d, d, d, d];
   const total = (n: number) => (n % spec.stride === 0 ? Math.max(spec.kernel - spec.stride, 0) : Math.max(spec.kernel - (n % spec.stride), 0));
@@ -131,7 +131,7 @@ export function depthwisePads(spec: ConvLayerSpec, h: number, w: number, tfPaddi
 }
 
 /** Output size of a 3×3 conv on an `h × w` input. */
-export function convOutputSize(spec: ConvLayerSpec, h: number, w: number, tfPadding: boolean): [number, number] {
+function convOutputSize(spec: ConvLayerSpec, h: number, w: number, tfPadding: boolean): [number, number] {
   const [top, bottom, left, right] = depthwisePads(spec, h, w, tfPadding);
   const span = spec.dilation * (spec.kernel - 1) + 1;
   return [Math.floor((h + top + bottom - span) / spec.stride) + 1, Math.floor((w + left + right - span) / spec.stride) + 1];

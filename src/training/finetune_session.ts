@@ -47,6 +47,8 @@ export class FineTuner {
   readonly batchesTracked = new Map<string, bigint>();
   private readonly moments = new Map<string, { m: Float32Array; v: Float32Array }>();
   private steps = 0;
+  /** The shape of every tensor the sessions are fed, by key. */
+  private readonly shapes = new Map<string, readonly number[]>();
 
   private constructor(
     readonly layout: FineTuneLayout,
@@ -55,7 +57,10 @@ export class FineTuner {
     readonly momentum: number,
     private readonly train: InferenceSession,
     private readonly evaluation: InferenceSession,
-  ) {}
+  ) {
+    for (const p of layout.parameters) this.shapes.set(p.key, p.shape);
+    for (const n of layout.norms) for (const k of [n.runningMean, n.runningVar]) this.shapes.set(k, [n.channels]);
+  }
 
   /**
    * Sessions for `layout`, starting from `initial` (every trained tensor and running statistic by
@@ -90,9 +95,7 @@ export class FineTuner {
 
   private feed(keys: readonly string[]): Record<string, unknown> {
     const { Tensor: OrtTensor } = getOrtModule();
-    const shapes = new Map<string, readonly number[]>(this.layout.parameters.map((p) => [p.key, p.shape]));
-    for (const n of this.layout.norms) for (const k of [n.runningMean, n.runningVar]) shapes.set(k, [n.channels]);
-    return Object.fromEntries(keys.map((k) => [k, new OrtTensor('float32', this.tensors.get(k)!, [...shapes.get(k)!])]));
+    return Object.fromEntries(keys.map((k) => [k, new OrtTensor('float32', this.tensors.get(k)!, [...this.shapes.get(k)!])]));
   }
 
   private inputTensor(inputs: Float32Array, size: number): unknown {

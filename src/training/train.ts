@@ -195,9 +195,14 @@ interface Fit {
   readonly fineTune: TrainingReport['fineTune'];
 }
 
-/** The head settings of a run: the options, the seed, and dropout no higher than the config's. */
+/** The head settings a report records: the options over the defaults, and the seed. */
+function reportedHeadSettings(options: TrainOptions, seed: number): Required<HeadOptions> {
+  return { ...withDefaults(HEAD_DEFAULTS, options), seed };
+}
+
+/** The head settings of a run: the reported ones, with dropout no higher than the config's. */
 function headSettings(model: AnyMobileNetV2Model, options: TrainOptions, seed: number): Required<HeadOptions> {
-  return { ...withDefaults(HEAD_DEFAULTS, options), seed, dropout: options.dropout ?? Math.min(HEAD_DEFAULTS.dropout, model.config.classifierDropoutProb) };
+  return { ...reportedHeadSettings(options, seed), dropout: options.dropout ?? Math.min(HEAD_DEFAULTS.dropout, model.config.classifierDropoutProb) };
 }
 
 /** A linear head (trained, imprinted, or imprinted beside a k-NN index) on the pooled embeddings. */
@@ -219,7 +224,7 @@ async function fitLinear(
     ({ head, epochs, bestEpoch } = result);
     heldOut = result.heldOutHead;
     epochs.forEach((e) => options.onEpoch?.(e));
-    settings = { ...withDefaults(HEAD_DEFAULTS, options), seed };
+    settings = reportedHeadSettings(options, seed);
   } else {
     head = imprintHead(trainVectors, classes.length);
     if (method === 'knn') {
@@ -251,7 +256,7 @@ async function fitFineTunedModel(
   const { epochs, before } = tuned.log;
   return {
     model: tuned.model, validation: tuned.validation, epochs: tuned.head.epochs, bestEpoch: tuned.head.bestEpoch, knn: null,
-    settings: { ...withDefaults(HEAD_DEFAULTS, options), seed },
+    settings: reportedHeadSettings(options, seed),
     fineTune: { blocks: tuned.settings.blocks, settings: tuned.settings, epochs, before, refit: tuned.refit, secondsPerEpoch: meanSeconds(epochs) },
   };
 }

@@ -14,7 +14,7 @@ import { float32Tensor, type Tensor } from '../tensor.js';
 import { classifierWithHead } from './classifier.js';
 import type { LabeledImage } from './dataset.js';
 import type { EmbeddedSet } from './embeddings.js';
-import { fineTune, fineTuneSettings, type FineTuneLog, type FineTuneOptions, type MapSet, type SharedSettings } from './finetune.js';
+import { batchesOf, fineTune, fineTuneSettings, rowsOf, type FineTuneLog, type FineTuneOptions, type MapSet, type SharedSettings } from './finetune.js';
 import { fineTuneLayout } from './finetune_graph.js';
 import { FineTuner } from './finetune_session.js';
 import { trainHead, type EpochLog, type HeadOptions, type HeadResult } from './head.js';
@@ -33,26 +33,6 @@ export interface FineTuned {
   readonly validation: EvaluationResult | null;
   /** Whether the saved model was then fine-tuned again on the training and validation images together. */
   readonly refit: boolean;
-}
-
-/** `maps` in batches of `batchSize`, each one flat `[B, C, H, W]` input. */
-function* batchesOf(maps: readonly Float32Array[], batchSize: number): Generator<{ inputs: Float32Array; size: number }> {
-  for (let start = 0; start < maps.length; start += batchSize) {
-    const chunk = maps.slice(start, start + batchSize);
-    const inputs = new Float32Array(chunk.length * chunk[0]!.length);
-    chunk.forEach((m, b) => inputs.set(m, b * m.length));
-    yield { inputs, size: chunk.length };
-  }
-}
-
-/** Evaluation-mode `output` (logits or pooled features) of each map, `width` values each. */
-async function rowsOf(tuner: FineTuner, maps: readonly Float32Array[], batchSize: number, output: 'logits' | 'pooled', width: number): Promise<Float32Array[]> {
-  const rows: Float32Array[] = [];
-  for (const { inputs, size } of batchesOf(maps, batchSize)) {
-    const out = (await tuner.logits(inputs, size))[output];
-    for (let b = 0; b < size; b++) rows.push(out.slice(b * width, (b + 1) * width));
-  }
-  return rows;
 }
 
 /** Every view's pooled features in evaluation mode, laid out as the views are. */
@@ -107,7 +87,7 @@ export async function fitFineTuned(
     // First from the head that never saw the validation images, which then score the result.
     const log = await run(head.heldOutHead, train, val, options.onFineTuneEpoch);
     const valLogits = await rowsOf(tuner, valSet.views.map((v) => v[0]!), settings.batchSize, 'logits', classes.length);
-    const validation = validate(toVectors({ items: valSet.items, views: valLogits.map((l) => [l]) }, classes, 'plain'), classes, (x) => x, 0);
+    const validation = validate({ vectors: valLogits, labels: val.labels }, classes, (x) => x, 0);
     // Then, as the head does, again from the head refitted on every image, on every image.
     const refit = o.refit && val.views.length > 0;
     if (refit) await run(head.head, { views: [...train.views, ...val.views], labels: [...train.labels, ...val.labels] }, null);

@@ -5,7 +5,7 @@
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { failureLine } from '../support/batch_runner.js';
-import { addModelOptions, positiveInteger, type ModelFlags } from '../support/command_helpers.js';
+import { addModelOptions, positiveInteger, positiveNumber, type ModelFlags } from '../support/command_helpers.js';
 import { FINE_TUNE_AUGMENT, FINE_TUNE_DEFAULTS } from '../../training/finetune.js';
 import type { BatchNormMode } from '../../training/finetune_graph.js';
 import { HEAD_DEFAULTS, type EpochLog } from '../../training/head.js';
@@ -35,12 +35,6 @@ interface TrainFlags extends ModelFlags {
 function fraction(value: string): number {
   const n = Number(value);
   if (!(n > 0 && n < 1)) throw new InvalidArgumentError('must be a number between 0 and 1.');
-  return n;
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!(n > 0 && Number.isFinite(n))) throw new InvalidArgumentError('must be a positive number.');
   return n;
 }
 

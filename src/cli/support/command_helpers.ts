@@ -11,7 +11,7 @@ import { DEFAULT_BATCH_SIZE, type Pipeline } from '../../pipelines/base.js';
 import { failureReason, runBatches, type BatchJob, type BatchSummary } from './batch_runner.js';
 import { DEFAULT_MODELS } from '../../pipelines/default_models_node.js';
 import { collectImageFiles, IMAGE_EXTENSIONS } from '../../processing/image_files_node.js';
-import { planThreads } from '../../processing/prepare_pool_node.js';
+import { planThreads, type PreparePoolOptions } from '../../processing/prepare_pool_node.js';
 import { pipeline } from '../../pipelines/pipeline_node.js';
 import type { ModelDType } from '../../runtime/ort.js';
 import type { PipelineOfTask, PipelineTask } from '../../pipelines/pipeline.js';
@@ -45,10 +45,10 @@ export function nonNegativeInteger(value: string): number {
   return value.trim() === '0' ? 0 : positiveInteger(value);
 }
 
-/** A commander parser for a positive number option value (a size in MiB). */
+/** A commander parser for a positive number option value (a size in MiB, a learning rate). */
 export function positiveNumber(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
+  if (!(n > 0 && Number.isFinite(n))) throw new InvalidArgumentError('must be a positive number.');
   return n;
 }
 
@@ -140,6 +140,11 @@ export async function withPipeline<T extends PipelineTask, V>(task: T, flags: Pi
   }
 }
 
+/** Decode-pool options for a run of `pipe`: the workers `threads` leave and the pipeline's preprocessing. */
+export function preparerOptions(pipe: Pick<Pipeline<unknown, unknown>, 'preprocessing'>, threads?: number): PreparePoolOptions {
+  return { workers: planThreads(threads).workers, ...pipe.preprocessing() };
+}
+
 /**
  * Runs `pipe`'s model over the files in `--batch-size` batches (see {@link runBatches}; the decode
  * workers also preprocess as the pipeline does), closes the JSON output and sets exit code 1 when
@@ -150,9 +155,8 @@ export async function processFiles<R>(
   command: Command, flags: BatchFlags, files: readonly string[], json: JsonStream | null,
   pipe: Pick<Pipeline<unknown, unknown>, 'preprocessing'>, run: BatchJob<R>['run'], done: BatchJob<R>['done'],
 ): Promise<BatchSummary> {
-  const prepare = { workers: planThreads(flags.threads).workers, ...pipe.preprocessing() };
   const summary = await runBatches({
-    files, batchSize: flags.batchSize, verbose: command.optsWithGlobals().verbose === true, prepare, run, done,
+    files, batchSize: flags.batchSize, verbose: command.optsWithGlobals().verbose === true, prepare: preparerOptions(pipe, flags.threads), run, done,
     failed: (file, err) => json?.write({ file, error: failureReason(file, err) }),
   });
   json?.end();
